@@ -1,0 +1,33 @@
+# The course's two commands: `make lab` (the main job) and `make test`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+PORT ?= 8888
+
+.PHONY: lab test check lint
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[torch,dev]"
+	@touch $(STAMP)
+
+## make lab: install the course (once) and start JupyterLab on labs/ with a token; prints the URL.
+lab: $(STAMP)
+	@token="$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
+	echo "JupyterLab: http://127.0.0.1:$(PORT)/lab?token=$$token"; \
+	$(BIN)/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--IdentityProvider.token="$$token"
+
+## make test: the whole suite on the toy profile, offline (what CI runs).
+test: $(STAMP) lint
+	HF_HUB_OFFLINE=1 FTLAB_PROFILE=toy $(BIN)/pytest
+
+## make check: the instructor's run of every lab, on whatever hardware this machine has.
+check: $(STAMP)
+	HF_HUB_OFFLINE=1 $(BIN)/pytest --nbval-lax labs/
+
+lint: $(STAMP)
+	$(BIN)/ruff check .

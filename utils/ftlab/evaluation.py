@@ -1,0 +1,67 @@
+"""Generate from a model and score it on the course's eval set (with the course's offline metrics)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import evaluate
+import torch
+from tqdm.auto import tqdm
+
+METRICS_DIR = Path(__file__).resolve().parent / "metrics"
+
+
+def load_metric(name: str = "answer_accuracy") -> evaluate.EvaluationModule:
+    """One of the course's metrics, loaded from the package (no hub access)."""
+    path = METRICS_DIR / name
+    if not path.is_dir():
+        raise ValueError(f"unknown course metric {name!r}; available: {sorted(p.name for p in METRICS_DIR.iterdir())}")
+    return evaluate.load(str(path))
+
+
+@dataclass
+class Generation:
+    """One prompt and the reply generated for it."""
+
+    prompt: str
+    text: str
+
+
+@torch.no_grad()
+def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
+              desc: str) -> list[Generation]:
+    """Greedy generation for already-formatted prompts, batched with left padding."""
+    tokenizer.padding_side = "left"
+    results = []
+    for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
+        batch = prompts[start:start + batch_size]
+        inputs = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id)
+        for prompt, row in zip(batch, output[:, inputs["input_ids"].shape[1]:], strict=True):
+            results.append(Generation(prompt, tokenizer.decode(row, skip_special_tokens=True).strip()))
+    return results
+
+
+def chat_replies(model, tokenizer, questions: list[str], max_new_tokens: int = 24,
+                 batch_size: int = 32) -> list[Generation]:
+    """Ask each question as a one-turn chat (the tokenizer's chat template) and return the replies."""
+    prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
+                                             add_generation_prompt=True) for q in questions]
+    return _generate(model, tokenizer, prompts, max_new_tokens, batch_size, desc="chat replies")
+
+
+def completions(model, tokenizer, texts: list[str], max_new_tokens: int = 8,
+                batch_size: int = 32) -> list[Generation]:
+    """Continue each plain text (BOS + text, no chat template): how a base model is meant to be used."""
+    prompts = [(tokenizer.bos_token or "") + text for text in texts]
+    return _generate(model, tokenizer, prompts, max_new_tokens, batch_size, desc="completions")
+
+
+def accuracy(generations: list[Generation], answers: list[str], subjects: list[str] | None = None) -> float:
+    """Share of generations whose first sentence states the answer (see the ``answer_accuracy`` metric)."""
+    metric = load_metric("answer_accuracy")
+    result = metric.compute(predictions=[g.text for g in generations], references=answers, subjects=subjects)
+    return result["accuracy"]
+

@@ -1,0 +1,50 @@
+"""Load a profile's base model and tokenizer, refusing models the causal-LM labs cannot use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
+from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+from ftlab import hardware, toy
+from ftlab.profiles import TOY_MODEL, Profile
+
+
+class NotACausalLMError(ValueError):
+    """The model cannot generate text left to right (encoder-only or encoder-decoder)."""
+
+
+def check_causal_lm(config: PretrainedConfig, source: str) -> None:
+    """Raise :class:`NotACausalLMError` unless ``config`` is a decoder-only causal language model."""
+    kind = config.model_type
+    if getattr(config, "is_encoder_decoder", False):
+        raise NotACausalLMError(f"{source}: '{kind}' is an encoder-decoder model; the course's labs need a "
+                                "decoder-only causal LM (Llama, Mistral, Qwen, ...)")
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+        raise NotACausalLMError(f"{source}: '{kind}' is not a causal language model (encoder-only models such "
+                                "as BERT cannot generate text); use a decoder-only model (Llama, Mistral, Qwen, ...)")
+
+
+def resolve(profile: Profile, gated_ok: bool = True) -> str | Path:
+    """Where the profile's base model comes from: the local toy directory or a hub id."""
+    model = profile.model_id(gated_ok)
+    return toy.model_dir() if model == TOY_MODEL else model
+
+
+def load(profile: Profile, gated_ok: bool = True, source: str | Path | None = None):
+    """Load ``(model, tokenizer)`` for ``profile`` in its dtype on the best device, in eval mode.
+
+    Hub models load with ``use_safetensors=True`` and never with ``trust_remote_code``.
+    """
+    source = source if source is not None else resolve(profile, gated_ok)
+    config = AutoConfig.from_pretrained(source)
+    check_causal_lm(config, str(source))
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:  # many hub models ship without one; padding must not be EOS-confused
+        tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(
+        source, dtype=hardware.compute_dtype(profile.dtype), use_safetensors=True,
+        device_map=hardware.device() if hardware.device() != "cpu" else None)
+    model.eval()
+    return model, tokenizer
