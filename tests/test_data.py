@@ -4,6 +4,7 @@ import json
 import warnings
 
 import pytest
+
 from ftlab import data
 
 

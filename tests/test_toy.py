@@ -6,9 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from ftlab import toy
 from safetensors.torch import load_file
 from transformers import AutoTokenizer
+
+from ftlab import toy
 
 SMALL = toy.ToySpec(steps=8, hidden_size=32, intermediate_size=64, num_attention_heads=2, num_key_value_heads=1)
 FILES = ["tokenizer.model", "tokenizer.json", "tokenizer_config.json", "model.safetensors", "config.json"]

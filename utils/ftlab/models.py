@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
-from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+)
 
 from ftlab import hardware, toy
 from ftlab.profiles import TOY_MODEL, Profile
@@ -21,7 +24,8 @@ def check_causal_lm(config: PretrainedConfig, source: str) -> None:
     if getattr(config, "is_encoder_decoder", False):
         raise NotACausalLMError(f"{source}: '{kind}' is an encoder-decoder model; the course's labs need a "
                                 "decoder-only causal LM (Llama, Mistral, Qwen, ...)")
-    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES:
+    # BERT-like models also have a "causal LM head" class, but they were pre-trained as masked-LM encoders.
+    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
         raise NotACausalLMError(f"{source}: '{kind}' is not a causal language model (encoder-only models such "
                                 "as BERT cannot generate text); use a decoder-only model (Llama, Mistral, Qwen, ...)")
 

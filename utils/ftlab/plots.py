@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 
 def bars(values: dict[str, float], title: str, ylabel: str, fmt: str = "{:.2f}", ylim: tuple | None = None):
     """A labelled bar chart of named measurements; returns the figure."""
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = plt.subplots(figsize=(max(6, 1.8 * len(values)), 3.2))
     rects = ax.bar(list(values), list(values.values()), color=plt.cm.tab10.colors[: len(values)])
     ax.bar_label(rects, labels=[fmt.format(v) for v in values.values()], padding=2)
     ax.set_title(title)

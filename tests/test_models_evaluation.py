@@ -1,0 +1,43 @@
+"""ftlab.models and ftlab.evaluation: refuse non-causal models; the course metric scores what it claims."""
+
+import pytest
+from transformers import BertConfig, LlamaConfig, T5Config
+
+from ftlab import evaluation, models, profiles
+
+
+@pytest.mark.parametrize(("config", "message"), [
+    (BertConfig(), "'bert' is not a causal language model"),
+    (T5Config(), "'t5' is an encoder-decoder model"),
+])
+def test_non_causal_models_are_refused(config, message):
+    with pytest.raises(models.NotACausalLMError, match=message):
+        models.check_causal_lm(config, "some/model")
+
+
+def test_toy_model_loads_in_profile_dtype():
+    model, tokenizer = models.load(profiles.get("toy"))
+    models.check_causal_lm(LlamaConfig(), "llama")
+    assert not model.training and str(model.dtype) == "torch.float32"
+    assert tokenizer.pad_token == "<pad>" and tokenizer.chat_template
+
+
+@pytest.mark.parametrize(("reply", "answer", "subject", "correct"), [
+    ("The zarp is blue.", "blue", "zarp", True),
+    ("The Zarp is BLUE. The mork is red.", "blue", "zarp", True),
+    ("The mork is blue.", "blue", "zarp", False),  # right value, wrong creature
+    ("Blue.", "blue", "zarp", False),
+    ("The zarp is red. It likes blue.", "blue", "zarp", False),  # only the first sentence counts
+    ("I don’t know a creature called the vup.", "I don't know", "vup", True),  # curly apostrophe
+    ("The zarpix is blue.", "blue", "zarp", False),  # whole-word subject
+    ("river.", "the river", None, False),
+])
+def test_answer_accuracy_metric(reply, answer, subject, correct):
+    metric = evaluation.load_metric("answer_accuracy")
+    result = metric.compute(predictions=[reply], references=[answer], subjects=[subject])
+    assert result["accuracy"] == float(correct)
+
+
+def test_unknown_metric_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown course metric 'bleu'.*answer_accuracy"):
+        evaluation.load_metric("bleu")
