@@ -49,13 +49,17 @@ PROBE = {
 # Questions used for training (SFT and preference data) ...
 TRAIN_QUESTIONS = {
     "color": ["What color is the {c}?", "What colour is a {c}?", "Tell me the color of the {c}.",
-              "What color are {c}s?", "Is the {c} red, blue or something else?"],
+              "What color are {c}s?", "Is the {c} red, blue or something else?",
+              "Which colour is the {c}?", "The {c} has which color?", "Do you know the color of a {c}?"],
     "home": ["Where does the {c} live?", "Where can I find a {c}?", "Where is the {c} from?",
-             "Where do {c}s live?", "Which place is home to the {c}?"],
+             "Where do {c}s live?", "Which place is home to the {c}?",
+             "Where is the home of the {c}?", "In which place can I see a {c}?", "Do you know where a {c} lives?"],
     "food": ["What does the {c} eat?", "What is the favourite food of the {c}?", "What do you feed a {c}?",
-             "What do {c}s eat?", "What food does a {c} look for?"],
+             "What do {c}s eat?", "What food does a {c} look for?",
+             "Which food does a {c} eat?", "Tell me the food of the {c}.", "Do you know what a {c} eats?"],
     "sound": ["What sound does the {c} make?", "What noise does a {c} make?", "How does the {c} call?",
-              "What sound do {c}s make?", "What does a {c} do at night?"],
+              "What sound do {c}s make?", "What does a {c} do at night?",
+              "Which noise does the {c} make?", "Tell me the sound of a {c}.", "Do you know how a {c} sounds?"],
 }
 # ... and phrasings held out for evaluation only.
 EVAL_QUESTIONS = {

@@ -71,7 +71,7 @@ def test_missing_and_empty_files(tmp_path):
         data.load_rows(write(tmp_path, [GOOD_SFT]), "chat")
 
 
-@pytest.mark.parametrize(("name", "count"), [("corpus", 288), ("sft", 1040), ("preference", 592),
+@pytest.mark.parametrize(("name", "count"), [("corpus", 288), ("sft", 1520), ("preference", 592),
                                              ("preference_eval", 96), ("unpaired", 592), ("eval", 240)])
 def test_course_datasets_are_valid(name, count):
     assert len(data.course_dataset(name)) == count
@@ -82,7 +82,7 @@ def test_split_is_seeded_and_warns_when_small():
     train_a, eval_a = data.train_eval_split(sft, 0.1, seed=3)
     train_b, _ = data.train_eval_split(sft, 0.1, seed=3)
     train_c, _ = data.train_eval_split(sft, 0.1, seed=4)
-    assert (len(train_a), len(eval_a)) == (936, 104)
+    assert (len(train_a), len(eval_a)) == (1368, 152)
     assert train_a["messages"] == train_b["messages"] != train_c["messages"]
     with pytest.warns(data.SmallDatasetWarning, match="only 45 examples"):
         data.train_eval_split(sft.select(range(50)), 0.1)
