@@ -170,3 +170,16 @@ def train_eval_split(dataset: datasets.Dataset, eval_fraction: float = 0.1,
     parts = dataset.train_test_split(test_size=eval_fraction, seed=seed, shuffle=True)
     warn_if_small(len(parts["train"]))
     return parts["train"], parts["test"]
+
+
+def to_prompt_completion(dataset: datasets.Dataset) -> datasets.Dataset:
+    """Turn chats into prompt/completion pairs: everything before the last assistant turn is the prompt.
+
+    TRL then computes the loss on the completion only (``completion_only_loss``), so the model learns to
+    answer, not to reproduce questions.
+    """
+    def split(row: dict) -> dict:
+        messages = row["messages"]
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+    return dataset.map(split, remove_columns=["messages"])

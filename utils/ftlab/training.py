@@ -1,0 +1,118 @@
+"""Supervised fine-tuning with TRL + PEFT, configured from a profile; the SFT adapter later labs start from."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import torch
+from peft import LoraConfig
+from trl import SFTConfig, SFTTrainer
+
+from ftlab import data, hardware, models
+from ftlab.paths import outputs_dir
+from ftlab.profiles import Profile
+
+LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+
+
+def lora_config(profile: Profile, **overrides) -> LoraConfig:
+    """The profile's LoRA settings: rank, alpha, attention and MLP projections, no dropout."""
+    settings = {"r": profile.lora_r, "lora_alpha": profile.lora_alpha, "target_modules": LORA_TARGETS,
+                "lora_dropout": 0.0, "task_type": "CAUSAL_LM"} | overrides
+    return LoraConfig(**settings)
+
+
+def precision_flags(profile: Profile) -> dict[str, bool]:
+    """``bf16``/``fp16`` trainer flags for the profile's dtype on this hardware (both off on CPU)."""
+    dtype = hardware.compute_dtype(profile.dtype)
+    return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
+
+
+def sft_config(profile: Profile, output_dir: str | Path, **overrides) -> SFTConfig:
+    """An ``SFTConfig`` from the profile: loss on the completion only, eval every quarter, nothing saved."""
+    steps = overrides.pop("max_steps", profile.max_steps)
+    settings = {
+        "output_dir": str(output_dir), "max_steps": steps, "learning_rate": profile.learning_rate,
+        "per_device_train_batch_size": profile.batch_size, "per_device_eval_batch_size": 2 * profile.batch_size,
+        "gradient_accumulation_steps": profile.grad_accum, "max_length": profile.max_seq_length,
+        "completion_only_loss": True, "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20),
+        "logging_steps": max(1, steps // 20), "eval_strategy": "steps", "eval_steps": max(1, steps // 4),
+        "save_strategy": "no", "report_to": [], "seed": 0, "use_cpu": hardware.device() == "cpu",
+        **precision_flags(profile),
+    } | overrides
+    return SFTConfig(**settings)
+
+
+def sft_splits(profile: Profile, seed: int = 0):
+    """The course SFT data as prompt/completion, limited to the profile's size, split 90/10 with ``seed``."""
+    sft = data.to_prompt_completion(data.course_dataset("sft"))
+    sft = sft.select(range(min(profile.train_examples, len(sft))))
+    return data.train_eval_split(sft, eval_fraction=0.1, seed=seed)
+
+
+def sft_trainer(profile: Profile, output_dir: str | Path, seed: int = 0, model=None, tokenizer=None,
+                **config_overrides) -> SFTTrainer:
+    """A ready-to-train ``SFTTrainer`` with a fresh LoRA adapter on the profile's base model."""
+    if model is None:
+        model, tokenizer = models.load(profile)
+    train, evaluation = sft_splits(profile)
+    return SFTTrainer(model=model, args=sft_config(profile, output_dir, seed=seed, **config_overrides),
+                      train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
+                      peft_config=lora_config(profile))
+
+
+def sft_adapter_dir(profile: Profile) -> Path:
+    """Where Lab 03 saves its LoRA adapter for later labs (per profile)."""
+    return outputs_dir() / profile.name / "lab03_sft_adapter"
+
+
+def save_atomically(trainer: SFTTrainer, destination: Path) -> Path:
+    """Save the adapter and tokenizer to a temporary directory, then rename it into place."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
+    try:
+        trainer.model.save_pretrained(staging)
+        trainer.processing_class.save_pretrained(staging)
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staging, destination)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return destination
+
+
+def ensure_sft_adapter(profile: Profile) -> Path:
+    """Lab 03's adapter directory, training it with Lab 03's recipe first if it is missing."""
+    destination = sft_adapter_dir(profile)
+    if (destination / "adapter_config.json").is_file():
+        return destination
+    with tempfile.TemporaryDirectory() as work:
+        trainer = sft_trainer(profile, work)
+        trainer.train()
+        return save_atomically(trainer, destination)
+
+
+def overfitting_signals(log_history: list[dict], gap_threshold: float = 0.5) -> list[str]:
+    """Read a trainer's log history and name the classic overfitting signs it shows (empty if none).
+
+    Signs: eval loss rising from its best while train loss keeps falling; eval − train gap above
+    ``gap_threshold``; train loss near zero.
+    """
+    train = [(h["step"], h["loss"]) for h in log_history if "loss" in h]
+    evals = [(h["step"], h["eval_loss"]) for h in log_history if "eval_loss" in h]
+    signals = []
+    if len(evals) >= 2 and len(train) >= 2:
+        best_step, best = min(evals, key=lambda pair: pair[1])
+        last_step, last = evals[-1]
+        train_after_best = [loss for step, loss in train if step >= best_step]
+        if last > best * 1.05 and train_after_best and train_after_best[-1] < train_after_best[0]:
+            signals.append(f"eval loss rose from {best:.3f} (step {best_step}) to {last:.3f} (step {last_step}) "
+                           "while train loss kept falling")
+    if evals and train and evals[-1][1] - train[-1][1] > gap_threshold:
+        signals.append(f"eval loss exceeds train loss by {evals[-1][1] - train[-1][1]:.2f} (> {gap_threshold})")
+    if train and train[-1][1] < 0.01:
+        signals.append(f"train loss is near zero ({train[-1][1]:.4f}): the model is memorising")
+    return signals
