@@ -41,6 +41,7 @@ def sft_config(profile: Profile, output_dir: str | Path, **overrides) -> SFTConf
         "completion_only_loss": True, "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20),
         "logging_steps": max(1, steps // 20), "eval_strategy": "steps", "eval_steps": max(1, steps // 4),
         "save_strategy": "no", "report_to": [], "seed": 0, "use_cpu": hardware.device() == "cpu",
+        "activation_checkpointing": profile.gradient_checkpointing,
         **precision_flags(profile),
     } | overrides
     return SFTConfig(**settings)
