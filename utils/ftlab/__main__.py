@@ -1,0 +1,52 @@
+"""The ``ftlab`` command line: ``python -m ftlab prefetch --profile NAME [--dry-run] [--ungated]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ftlab import prefetch
+from ftlab.profiles import PROFILES
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for ``python -m ftlab``."""
+    parser = argparse.ArgumentParser(prog="python -m ftlab", description="Fine-Tuning Lab helpers.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fetch = commands.add_parser(
+        "prefetch", help="download a profile's hub models into the Hugging Face cache before class",
+        description="Download a profile's hub models (safetensors, configs, tokenizer files) into the "
+                    "Hugging Face cache ($HF_HOME) that the labs read.")
+    fetch.add_argument("--profile", required=True, metavar="NAME", help=f"one of: {', '.join(PROFILES)}")
+    fetch.add_argument("--dry-run", action="store_true",
+                       help="list what would be downloaded, its size and the free disk; no network needed")
+    fetch.add_argument("--ungated", action="store_true",
+                       help="fetch the ungated alternatives instead of the gated (Llama) models")
+    fetch.set_defaults(subparser=fetch)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 done, 1 download failed, 2 usage error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.profile not in PROFILES:
+        args.subparser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
+    cache_dir = prefetch.hub_cache_dir()
+    downloads = prefetch.plan(args.profile, ungated=args.ungated, cache_dir=cache_dir)
+    print(prefetch.describe(args.profile, downloads, cache_dir))
+    if args.dry_run:
+        print("Dry run: nothing was downloaded.")
+        return 0
+    try:
+        folders = prefetch.run(downloads, cache_dir=cache_dir)
+    except prefetch.PrefetchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    for folder in folders:
+        print(f"ready: {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
