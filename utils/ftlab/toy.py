@@ -50,7 +50,7 @@ class ToySpec:
 
     vocab_size: int = 640
     hidden_size: int = 128
-    intermediate_size: int = 352
+    intermediate_size: int = 384  # a multiple of 64: bitsandbytes 4-bit blocks (Lab 04) need it on CPU
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
     num_key_value_heads: int = 2
