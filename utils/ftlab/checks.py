@@ -68,3 +68,90 @@ def check_parameter_count(answer: int, model) -> Feedback:
     else:
         hints.append("too high: k_proj and v_proj have num_key_value_heads × head_dim outputs, not hidden_size")
     return Feedback(False, f"{answer:,} is off by {answer - expected:+,}; " + "; ".join(hints))
+
+
+def check_lora_parameters(answer: int, shape, r: int, targets: list[str]) -> Feedback:
+    """Check a hand count of LoRA's trainable parameters for ``shape`` with rank ``r`` on ``targets``."""
+    from ftlab.estimate import lora_parameters
+
+    expected = lora_parameters(shape, r, targets)
+    if not isinstance(answer, int):
+        return Feedback(False, f"give a whole number, not a {type(answer).__name__}")
+    if answer == expected:
+        return Feedback(True, f"{expected:,} trainable parameters — r × (in + out) per target, per layer.")
+    per_layer = expected // shape.num_layers
+    dims = shape.linear_shapes()
+    if answer == per_layer:
+        hint = f"that is one layer; the model has {shape.num_layers}"
+    elif answer == shape.num_layers * sum(a * b for name, (a, b) in dims.items() if name in targets):
+        hint = "that is the size of the frozen weights W; LoRA trains A (r × in) and B (out × r) instead"
+    elif answer == shape.num_layers * sum(r * a for name, (a, _) in dims.items() if name in targets):
+        hint = "you counted only A (r × in); B (out × r) is trained too"
+    else:
+        hint = "per target it is r × (in + out); k_proj and v_proj have a smaller output (grouped-query attention)"
+    return Feedback(False, f"{answer:,} is off by {answer - expected:+,}: {hint}")
+
+
+def _log(train: list[float], evals: list[float]) -> list[dict]:
+    """A trainer-style log history: train loss every step, eval loss spread evenly over the run."""
+    history = [{"step": i + 1, "loss": loss} for i, loss in enumerate(train)]
+    stride = max(1, len(train) // len(evals))
+    history += [{"step": (i + 1) * stride, "eval_loss": loss} for i, loss in enumerate(evals)]
+    return sorted(history, key=lambda h: h["step"])
+
+
+OVERFITTING_CASES = {
+    "healthy: both losses fall together": (_log([2.0, 1.5, 1.1, 0.9, 0.8, 0.75, 0.7, 0.68], [1.6, 1.0, 0.8, 0.76]),
+                                           False),
+    "eval loss turns up while train keeps falling": (_log([2.0, 1.2, 0.8, 0.5, 0.3, 0.15, 0.08, 0.05],
+                                                          [1.5, 0.9, 1.1, 1.6]), True),
+    "eval far above train at the end": (_log([1.0, 0.6, 0.4, 0.3, 0.25, 0.2, 0.18, 0.15], [1.3, 1.1, 1.0, 0.9]),
+                                        True),
+    "noisy but improving": (_log([2.0, 1.6, 1.7, 1.2, 1.3, 1.0, 1.05, 0.95], [1.7, 1.3, 1.1, 1.05]), False),
+}
+
+
+def check_overfitting_detector(detector) -> Feedback:
+    """Run a student's ``detector(log_history) -> bool`` on labelled logs and report the first case it gets wrong."""
+    if not callable(detector):
+        return Feedback(False, "pass your function itself (e.g. `is_overfitting`), not its result")
+    for name, (history, expected) in OVERFITTING_CASES.items():
+        try:
+            verdict = detector(history)
+        except Exception as exc:  # report any error in the student's code, whatever it is
+            return Feedback(False, f"your detector raised {type(exc).__name__}: {exc} on the case '{name}'")
+        if bool(verdict) != expected:
+            said = "overfitting" if verdict else "fine"
+            return Feedback(False, f"case '{name}': you said {said}. Hint: compare the last eval loss with the best "
+                                   "one, and the final eval loss with the final train loss")
+    return Feedback(True, f"all {len(OVERFITTING_CASES)} cases right: rising eval loss and a large eval−train gap "
+                          "are the two signals to watch.")
+
+
+def check_weight_memory(answer_gb: float, parameters: int, bits: float) -> Feedback:
+    """Check a weights-memory estimate in GB (10^9 bytes) for ``parameters`` stored at ``bits`` per weight."""
+    expected = parameters * bits / 8 / 1e9
+    if not isinstance(answer_gb, int | float):
+        return Feedback(False, f"give a number of GB, not a {type(answer_gb).__name__}")
+    if abs(answer_gb - expected) <= 0.1 * expected:
+        return Feedback(True, f"≈ {expected:.1f} GB: parameters × {bits} bits ÷ 8 bits per byte.")
+    for wrong_bits, hint in [(16, "that is the 16-bit size; 4-bit stores a quarter of it"),
+                             (32, "that is the float32 size"), (bits * 8, "you forgot to divide bits by 8")]:
+        if abs(answer_gb - parameters * wrong_bits / 8 / 1e9) <= 0.1 * expected:
+            return Feedback(False, f"{answer_gb:g} GB: {hint}")
+    return Feedback(False, f"{answer_gb:g} GB is off (expected within 10% of the right answer); "
+                           "multiply the parameters by the bytes per weight")
+
+
+def check_neftune_scale(answer: float, alpha: float, seq_len: int, dim: int) -> Feedback:
+    """Check the largest NEFTune perturbation per embedding value: alpha / sqrt(seq_len × dim)."""
+    expected = alpha / (seq_len * dim) ** 0.5
+    if not isinstance(answer, int | float):
+        return Feedback(False, f"give a number, not a {type(answer).__name__}")
+    if abs(answer - expected) <= 0.01 * expected:
+        return Feedback(True, f"{expected:.4g}: each value moves by at most alpha / sqrt(L·d).")
+    if abs(answer - alpha / seq_len**0.5) <= 0.01 * expected or abs(answer - alpha / dim**0.5) <= 0.01 * expected:
+        return Feedback(False, "the square root covers both the sequence length L and the embedding width d")
+    if abs(answer - alpha / (seq_len * dim)) <= 0.01 * expected:
+        return Feedback(False, "divide by the square root of L·d, not by L·d itself")
+    return Feedback(False, f"{answer:g} is not alpha / sqrt(L·d) for alpha={alpha}, L={seq_len}, d={dim}")

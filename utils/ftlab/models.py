@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, PretrainedConfig
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PretrainedConfig
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
@@ -36,9 +36,16 @@ def resolve(profile: Profile, gated_ok: bool = True) -> str | Path:
     return toy.model_dir() if model == TOY_MODEL else model
 
 
-def load(profile: Profile, gated_ok: bool = True, source: str | Path | None = None):
+def quantization_config(profile: Profile) -> BitsAndBytesConfig:
+    """QLoRA's 4-bit setup: NF4 weights, double quantisation, computation in the profile's dtype."""
+    return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                              bnb_4bit_compute_dtype=hardware.compute_dtype(profile.dtype))
+
+
+def load(profile: Profile, gated_ok: bool = True, source: str | Path | None = None, four_bit: bool = False):
     """Load ``(model, tokenizer)`` for ``profile`` in its dtype on the best device, in eval mode.
 
+    ``four_bit=True`` quantises the decoder's linear layers to NF4 with bitsandbytes (QLoRA, Lab 04).
     Hub models load with ``use_safetensors=True`` and never with ``trust_remote_code``.
     """
     source = source if source is not None else resolve(profile, gated_ok)
@@ -49,6 +56,7 @@ def load(profile: Profile, gated_ok: bool = True, source: str | Path | None = No
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
         source, dtype=hardware.compute_dtype(profile.dtype), use_safetensors=True,
+        quantization_config=quantization_config(profile) if four_bit else None,
         device_map=hardware.device() if hardware.device() != "cpu" else None)
     model.eval()
     return model, tokenizer

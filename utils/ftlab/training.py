@@ -54,9 +54,13 @@ def sft_splits(profile: Profile, seed: int = 0):
     return data.train_eval_split(sft, eval_fraction=0.1, seed=seed)
 
 
-def sft_trainer(profile: Profile, output_dir: str | Path, seed: int = 0, model=None, tokenizer=None,
+def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: int = 0, model=None, tokenizer=None,
                 **config_overrides) -> SFTTrainer:
-    """A ready-to-train ``SFTTrainer`` with a fresh LoRA adapter on the profile's base model."""
+    """A ready-to-train ``SFTTrainer`` with a fresh LoRA adapter on the profile's base model.
+
+    ``output_dir`` is only the trainer's scratch space (nothing is saved there); a temporary one by default.
+    """
+    output_dir = output_dir or tempfile.mkdtemp(prefix="ftlab-sft-")
     if model is None:
         model, tokenizer = models.load(profile)
     train, evaluation = sft_splits(profile)
@@ -70,13 +74,14 @@ def sft_adapter_dir(profile: Profile) -> Path:
     return outputs_dir() / profile.name / "lab03_sft_adapter"
 
 
-def save_atomically(trainer: SFTTrainer, destination: Path) -> Path:
-    """Save the adapter and tokenizer to a temporary directory, then rename it into place."""
+def save_atomically(trainer: SFTTrainer, destination: Path, profile: Profile) -> Path:
+    """Save adapter, tokenizer and the base model's identity to a temporary directory, then rename it into place."""
     destination.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
         trainer.model.save_pretrained(staging)
         trainer.processing_class.save_pretrained(staging)
+        (staging / "ftlab_base.txt").write_text(_base_identity(profile))
         if destination.exists():
             shutil.rmtree(destination)
         os.replace(staging, destination)
@@ -85,15 +90,21 @@ def save_atomically(trainer: SFTTrainer, destination: Path) -> Path:
     return destination
 
 
+def _base_identity(profile: Profile) -> str:
+    """What the adapter was trained on: the toy model's cache key, or the hub id."""
+    return Path(models.resolve(profile)).name if profile.is_toy else profile.model_id()
+
+
 def ensure_sft_adapter(profile: Profile) -> Path:
-    """Lab 03's adapter directory, training it with Lab 03's recipe first if it is missing."""
+    """Lab 03's adapter directory, training it with Lab 03's recipe first if it is missing or was made for
+    another base model (e.g. after the toy model was rebuilt with a new recipe)."""
     destination = sft_adapter_dir(profile)
-    if (destination / "adapter_config.json").is_file():
+    stamp = destination / "ftlab_base.txt"
+    if stamp.is_file() and stamp.read_text() == _base_identity(profile):
         return destination
-    with tempfile.TemporaryDirectory() as work:
-        trainer = sft_trainer(profile, work)
-        trainer.train()
-        return save_atomically(trainer, destination)
+    trainer = sft_trainer(profile)
+    trainer.train()
+    return save_atomically(trainer, destination, profile)
 
 
 def overfitting_signals(log_history: list[dict], gap_threshold: float = 0.5) -> list[str]:

@@ -27,3 +27,38 @@ def chat_vs_plain(model, tokenizer, questions: list[str]) -> widgets.VBox:
         control.observe(show, names="value")
     show()
     return widgets.VBox([question, use_template, tokens, output])
+
+
+def lora_explorer(shapes: dict, batch_size: int, seq_len: int) -> widgets.VBox:
+    """Rank, alpha and target modules -> trainable parameters, adapter size and training-memory estimate."""
+    from ftlab.estimate import GIB, estimate_training, lora_parameters
+
+    model = widgets.Dropdown(options=list(shapes), description="model")
+    rank = widgets.SelectionSlider(options=[1, 2, 4, 8, 16, 32, 64, 128], value=16, description="rank r")
+    alpha = widgets.IntSlider(value=32, min=1, max=256, description="alpha")
+    targets = widgets.SelectMultiple(options=list(next(iter(shapes.values())).linear_shapes()),
+                                     value=["q_proj", "v_proj"], description="targets", rows=7)
+    output = widgets.Output()
+
+    def show(_=None) -> None:
+        shape, chosen = shapes[model.value], list(targets.value)
+        output.clear_output()
+        with output:
+            if not chosen:
+                print("pick at least one target module")
+                return
+            trainable = lora_parameters(shape, rank.value, chosen)
+            lora = estimate_training(shape, weight_bits=16, lora_r=rank.value, targets=chosen,
+                                     batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=True)
+            qlora = estimate_training(shape, weight_bits=4, lora_r=rank.value, targets=chosen,
+                                      batch_size=batch_size, seq_len=seq_len, gradient_checkpointing=True)
+            print(f"trainable: {trainable:,} of {shape.parameters:,} parameters ({trainable / shape.parameters:.3%})")
+            print(f"adapter file: {trainable * 4 / 2**20:,.1f} MiB in float32 (the base model is not in it)")
+            print(f"scaling alpha/r = {alpha.value / rank.value:g}: how strongly the update counts")
+            print(f"training memory, batch {batch_size} x {seq_len} tokens, checkpointing: "
+                  f"LoRA bf16 ≈ {lora.total / GIB:,.1f} GiB, QLoRA 4-bit ≈ {qlora.total / GIB:,.1f} GiB")
+
+    for control in (model, rank, alpha, targets):
+        control.observe(show, names="value")
+    show()
+    return widgets.VBox([model, rank, alpha, targets, output])
