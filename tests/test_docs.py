@@ -75,3 +75,9 @@ def test_notebook_is_committed_clean(path):
 def test_every_lab_links_to_faq_or_troubleshooting():
     for path in NOTEBOOKS:
         assert re.search(r"\]\(\.\./(FAQ|TROUBLESHOOTING)\.md", markdown_of(path)), path.name
+
+
+def test_faq_or_troubleshooting_links_back_to_every_lab():
+    pages = (ROOT / "FAQ.md").read_text(encoding="utf-8") + (ROOT / "TROUBLESHOOTING.md").read_text(encoding="utf-8")
+    for path in NOTEBOOKS:
+        assert f"(labs/{path.name}" in pages, f"neither FAQ.md nor TROUBLESHOOTING.md links to {path.name}"
