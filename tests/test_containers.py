@@ -1,6 +1,5 @@
 """The container definitions, checked without a Docker engine: hadolint, no torch, a token, a non-root user."""
 
-import importlib.util
 import json
 import os
 import re
@@ -60,13 +59,6 @@ def hadolint(*args: str, stdin: str | None = None, tmp_path: Path) -> subprocess
     env = {k: v for k, v in os.environ.items() if not k.startswith("HADOLINT_")}
     return subprocess.run([str(HADOLINT), "--config", str(config), "--no-color", *args], input=stdin,
                           capture_output=True, text=True, env=env, timeout=120)
-
-
-def load_course_requirements():
-    spec = importlib.util.spec_from_file_location("course_requirements", CONTAINERS / "course_requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_there_is_a_container_definition():
@@ -157,8 +149,8 @@ def test_dockerfile_checks_that_torch_is_unchanged():
     assert '"${torch_before}" != "${torch_after}"' in run and "exit 1" in run
 
 
-def test_requirements_generator_refuses_torch(tmp_path):
-    module = load_course_requirements()
+def test_requirements_generator_refuses_torch(tmp_path, course_requirements):
+    module = course_requirements
     pyproject = tmp_path / "pyproject.toml"
     pyproject.write_text('[project]\nname = "x"\ndependencies = ["peft==0.21.2", "torch==2.13.0"]\n')
     with pytest.raises(SystemExit, match="torch must not be installed in an NGC container"):
@@ -207,8 +199,8 @@ def constraint_and_requirements(tmp_path: Path) -> tuple[Path, Path]:
     return constraint, requirements
 
 
-def test_relax_comments_out_only_the_conflicting_lines(tmp_path):
-    module = load_course_requirements()
+def test_relax_comments_out_only_the_conflicting_lines(tmp_path, course_requirements):
+    module = course_requirements
     constraint, requirements = constraint_and_requirements(tmp_path)
     fake = FakePip(constraint, ["fsspec"])
     assert sorted(module.relax(constraint, requirements, dry_run=fake)) == ["fsspec", "jupyterlab"]
@@ -219,8 +211,8 @@ def test_relax_comments_out_only_the_conflicting_lines(tmp_path):
     assert fake.calls == 2
 
 
-def test_relax_never_touches_torch(tmp_path):
-    module = load_course_requirements()
+def test_relax_never_touches_torch(tmp_path, course_requirements):
+    module = course_requirements
     constraint, requirements = constraint_and_requirements(tmp_path)
     with pytest.raises(SystemExit, match="conflict with the image's torch"):
         module.relax(constraint, requirements, dry_run=FakePip(constraint, ["torch"]))
@@ -229,16 +221,16 @@ def test_relax_never_touches_torch(tmp_path):
         module.relax_direct(["torchvision==0.25.0a0"], {"torchvision": "0.26.0"})
 
 
-def test_relax_stops_on_a_failure_it_cannot_explain(tmp_path):
-    module = load_course_requirements()
+def test_relax_stops_on_a_failure_it_cannot_explain(tmp_path, course_requirements):
+    module = course_requirements
     constraint, requirements = constraint_and_requirements(tmp_path)
     broken = lambda: subprocess.CompletedProcess([], 1, "", "ERROR: No matching distribution found for peft==9")  # noqa: E731
     with pytest.raises(SystemExit, match="not because of a constraint"):
         module.relax(constraint, requirements, dry_run=broken)
 
 
-def test_relax_without_a_constraint_file_does_nothing(tmp_path):
-    module = load_course_requirements()
+def test_relax_without_a_constraint_file_does_nothing(tmp_path, course_requirements):
+    module = course_requirements
     _, requirements = constraint_and_requirements(tmp_path)
     assert module.relax(tmp_path / "absent.txt", requirements, dry_run=lambda: pytest.fail("ran pip")) == []
 

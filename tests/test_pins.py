@@ -1,6 +1,5 @@
 """One set of pins: pyproject.toml is the source of truth; environment.yml and the containers agree with it."""
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -36,13 +35,6 @@ EXTRAS = {group: exact_pins(reqs) for group, reqs in PROJECT["optional-dependenc
 ALL_PINS = {**CORE, **{name: v for group in EXTRAS.values() for name, v in group.items()}}
 
 
-def load_course_requirements():
-    spec = importlib.util.spec_from_file_location("course_requirements", CONTAINERS / "course_requirements.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_pyproject_pins_torch_only_in_its_extra():
     assert "torch" not in CORE, "torch must stay out of [project].dependencies: NGC containers bring their own"
     assert set(EXTRAS["torch"]) == {"torch"}
@@ -73,8 +65,8 @@ def test_environment_yml_has_the_same_pins():
     assert "--editable ." in pip, "environment.yml should install the course package itself"
 
 
-def test_container_requirements_are_pyprojects_pins_without_torch():
-    module = load_course_requirements()
+def test_container_requirements_are_pyprojects_pins_without_torch(course_requirements):
+    module = course_requirements
     lines = module.course_requirements(ROOT / "pyproject.toml", ["pytest", "nbval"])
     assert exact_pins(lines) == {**CORE, "pytest": EXTRAS["dev"]["pytest"], "nbval": EXTRAS["dev"]["nbval"]}
     result = subprocess.run([sys.executable, str(CONTAINERS / "course_requirements.py"), "requirements",
