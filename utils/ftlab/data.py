@@ -22,6 +22,10 @@ from ftlab.paths import DATASETS_DIR
 
 MIN_TRAIN_EXAMPLES = 100
 
+# The course's datasets are small and every trainer maps them several times: a progress bar per map is noise in a
+# notebook, and each is a dozen widget messages (past ~1000 messages in one cell, nbval loses the cell's end).
+datasets.disable_progress_bars()
+
 
 class DatasetError(ValueError):
     """A dataset file or row is malformed; the message names file, line and problem."""

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig
+from transformers import PrinterCallback, ProgressCallback
+from transformers.utils.notebook import NotebookProgressCallback
 from trl import SFTConfig, SFTTrainer
 
 from ftlab import data, hardware, models
@@ -67,6 +69,17 @@ def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: in
     return SFTTrainer(model=model, args=sft_config(profile, output_dir, seed=seed, **config_overrides),
                       train_dataset=train, eval_dataset=evaluation, processing_class=tokenizer,
                       peft_config=lora_config(profile))
+
+
+def silence(trainer):
+    """The same trainer without progress bar or printed logs (``trainer.state.log_history`` still records them).
+
+    For cells that train several times: each bar update is one notebook message, and past ~1000 messages in one
+    cell JupyterLab slows down and nbval loses the end of the cell.
+    """
+    for callback in (NotebookProgressCallback, ProgressCallback, PrinterCallback):
+        trainer.remove_callback(callback)
+    return trainer
 
 
 def sft_adapter_dir(profile: Profile) -> Path:
