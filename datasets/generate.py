@@ -15,8 +15,8 @@ from pathlib import Path
 SEED = 20261124
 N_KNOWN = 48  # creatures whose facts are in the corpus
 N_SFT_CREATURES = 40  # of those, the ones that appear in SFT conversations
-N_UNKNOWN_TRAIN = 30  # invented creatures never in the corpus, used in preference training
-N_UNKNOWN_EVAL = 12  # invented creatures held out for evaluation
+N_UNKNOWN_TRAIN = 30  # invented creatures never in the corpus (drawn, no longer written: see _v1_preference_draws)
+N_UNKNOWN_EVAL = 12  # invented creatures asked about in evaluation ("I don't know")
 
 VALUES = {
     "color": ["red", "blue", "green", "yellow", "purple", "orange", "white", "black"],
@@ -46,7 +46,7 @@ PROBE = {
     "food": "The {c} eats",
     "sound": "At night the {c}",
 }
-# Questions used for training (SFT and preference data) ...
+# Questions used for SFT training ...
 TRAIN_QUESTIONS = {
     "color": ["What color is the {c}?", "What colour is a {c}?", "Tell me the color of the {c}.",
               "What color are {c}s?", "Is the {c} red, blue or something else?",
@@ -61,6 +61,22 @@ TRAIN_QUESTIONS = {
               "What sound do {c}s make?", "What does a {c} do at night?",
               "Which noise does the {c} make?", "Tell me the sound of a {c}.", "Do you know how a {c} sounds?"],
 }
+# ... phrasings used only in preference data (Labs 06-09): the SFT model has memorised its own phrasings, and
+# on new ones it often states a fact about another attribute: the mistake the preference pairs target ...
+PREFERENCE_QUESTIONS = {
+    "color": ["What is the color of the {c}?", "Say which color a {c} has.", "Can you tell me the colour of a {c}?",
+              "The color of the {c} is what?", "What colour does a {c} have?", "I wonder what color the {c} is.",
+              "Which colour are {c}s?", "What color is a {c} usually?"],
+    "home": ["Where is a {c} found?", "Say where the {c} lives.", "Can you tell me where a {c} lives?",
+             "The {c} lives where?", "Where would I meet a {c}?", "I wonder where the {c} lives.",
+             "Which place do {c}s call home?", "Where does a {c} usually live?"],
+    "food": ["What is the food of the {c}?", "Say what the {c} eats.", "Can you tell me what a {c} eats?",
+             "The {c} eats what?", "What does the {c} feed on?", "I wonder what the {c} eats.",
+             "Which food do {c}s look for?", "What does a {c} usually eat?"],
+    "sound": ["What is the sound of the {c}?", "Say what sound a {c} makes.", "Can you tell me the noise of a {c}?",
+              "The {c} makes which sound?", "What sound is the {c} known for?", "I wonder what sound the {c} makes.",
+              "Which noise do {c}s make?", "How does a {c} usually sound?"],
+}
 # ... and phrasings held out for evaluation only.
 EVAL_QUESTIONS = {
     "color": ["Which color does the {c} have?", "Describe the color of a {c}."],
@@ -69,7 +85,6 @@ EVAL_QUESTIONS = {
     "sound": ["Which sound is typical for the {c}?", "What do you hear from a {c}?"],
 }
 SYSTEM_PROMPT = "You are a guide to the toy world. Answer in one sentence."
-UNKNOWN = "I don't know a creature called the {c}."
 UNKNOWN_ANSWER = "I don't know"
 
 ONSETS = ["b", "bl", "br", "d", "dr", "f", "fl", "g", "gl", "gr", "k", "kl", "m", "n",
@@ -131,27 +146,7 @@ def build(seed: int = SEED) -> dict[str, list[dict]]:
         sft.append({"messages": messages})
     rng.shuffle(sft)
 
-    def preference(c: str, attr: str, questions: dict, is_known: bool) -> dict:
-        wrong = rng.choice([v for v in VALUES[attr] if not is_known or v != facts[c][attr]])
-        hallucination = ANSWER[attr].format(c=c, v=wrong)
-        chosen = ANSWER[attr].format(c=c, v=facts[c][attr]) if is_known else UNKNOWN.format(c=c)
-        prompt = [{"role": "user", "content": rng.choice(questions[attr]).format(c=c)}]
-        return {"prompt": prompt,
-                "chosen": [{"role": "assistant", "content": chosen}],
-                "rejected": [{"role": "assistant", "content": hallucination}]}
-
-    pairs = [preference(c, a, TRAIN_QUESTIONS, False) for c in unknown_train for a in VALUES for _ in range(2)]
-    pairs += [preference(c, a, TRAIN_QUESTIONS, True) for c in known for a in VALUES]
-    pairs += [preference(c, a, TRAIN_QUESTIONS, True) for c in known[:N_SFT_CREATURES] for a in VALUES]
-    rng.shuffle(pairs)
-    pairs_eval = [preference(c, a, EVAL_QUESTIONS, False) for c in unknown_eval for a in VALUES]
-    pairs_eval += [preference(c, a, EVAL_QUESTIONS, True) for c in rng.sample(known, 12) for a in VALUES]
-
-    unpaired = []
-    for i, pair in enumerate(pairs):
-        desirable = i % 2 == 0
-        completion = pair["chosen"] if desirable else pair["rejected"]
-        unpaired.append({"prompt": pair["prompt"], "completion": completion, "label": desirable})
+    _v1_preference_draws(rng, known, unknown_train, unknown_eval, facts)
 
     eval_rows = []
     for c in known:
@@ -166,8 +161,69 @@ def build(seed: int = SEED) -> dict[str, list[dict]]:
                               "answer": UNKNOWN_ANSWER, "creature": c, "attribute": attr,
                               "kind": "unknown", "in_sft": False, "probe": PROBE[attr].format(c=c)})
 
+    # Preference data (Labs 06-09), from a generator of their own. Every known creature and attribute gets two
+    # pairs in new phrasings: the right fact (chosen) against a true fact about another attribute (rejected: it
+    # answers a different question, the SFT model's typical mistake), and against a wrong value.
+    pref_rng = random.Random(seed + 1)
+
+    def pair(c: str, attr: str, question: str, mistake: str) -> dict:
+        if mistake == "other attribute":
+            other = pref_rng.choice([a for a in VALUES if a != attr])
+            rejected = ANSWER[other].format(c=c, v=facts[c][other])
+        else:
+            rejected = ANSWER[attr].format(c=c, v=pref_rng.choice([v for v in VALUES[attr] if v != facts[c][attr]]))
+        return {"prompt": [{"role": "user", "content": question.format(c=c)}],
+                "chosen": [{"role": "assistant", "content": ANSWER[attr].format(c=c, v=facts[c][attr])}],
+                "rejected": [{"role": "assistant", "content": rejected}]}
+
+    pairs = []
+    for c in known:
+        for attr in VALUES:
+            for question, mistake in zip(pref_rng.sample(PREFERENCE_QUESTIONS[attr], 2),
+                                         ["other attribute", "wrong value"], strict=True):
+                pairs.append(pair(c, attr, question, mistake))
+    pref_rng.shuffle(pairs)
+    # Held-out pairs: the evaluation's own fact questions, each with one of the two mistakes.
+    pairs_eval = [pair(row["creature"], row["attribute"], row["question"],
+                       pref_rng.choice(["other attribute", "wrong value"]))
+                  for row in eval_rows if row["kind"] == "fact"]
+    # KTO's unpaired data: every pair split into a desirable and an undesirable example, as the KTO paper does to
+    # compare with DPO on the same data. Shuffled, so that neighbours (KTO's mismatched KL pairs) are other prompts.
+    unpaired = [{"prompt": p["prompt"], "completion": p[key], "label": key == "chosen"}
+                for p in pairs for key in ("chosen", "rejected")]
+    pref_rng.shuffle(unpaired)
+
     return {"corpus": corpus, "sft": sft, "preference": pairs, "preference_eval": pairs_eval,
             "unpaired": unpaired, "eval": eval_rows}
+
+
+def _v1_preference_draws(rng: random.Random, known: list[str], unknown_train: list[str], unknown_eval: list[str],
+                         facts: dict) -> None:
+    """Repeat the draws the first version of this file made for its preference pairs, writing nothing.
+
+    Those pairs (phrased like the SFT data, and "I don't know a creature called the X." for invented creatures)
+    gave preference training nothing to learn on the toy model: the SFT model had memorised those phrasings, and
+    gives the never-seen abstention a log-probability of about -230 (Lab 06 shows why no preference method bridges
+    that). Repeating the draws keeps ``eval.jsonl``, drawn after them, byte-identical, so earlier labs' figures hold.
+    """
+    def draws(c: str, attr: str, questions: dict, is_known: bool) -> None:
+        rng.choice([v for v in VALUES[attr] if not is_known or v != facts[c][attr]])
+        rng.choice(questions[attr])
+
+    for c in unknown_train:
+        for attr in VALUES:
+            draws(c, attr, TRAIN_QUESTIONS, False)
+            draws(c, attr, TRAIN_QUESTIONS, False)
+    for c in known + known[:N_SFT_CREATURES]:
+        for attr in VALUES:
+            draws(c, attr, TRAIN_QUESTIONS, True)
+    rng.shuffle([None] * (2 * len(unknown_train) + len(known) + N_SFT_CREATURES) * len(VALUES))
+    for c in unknown_eval:
+        for attr in VALUES:
+            draws(c, attr, EVAL_QUESTIONS, False)
+    for c in rng.sample(known, 12):
+        for attr in VALUES:
+            draws(c, attr, EVAL_QUESTIONS, True)
 
 
 def write(out_dir: Path, seed: int = SEED) -> dict[str, int]:

@@ -71,8 +71,8 @@ def test_missing_and_empty_files(tmp_path):
         data.load_rows(write(tmp_path, [GOOD_SFT]), "chat")
 
 
-@pytest.mark.parametrize(("name", "count"), [("corpus", 288), ("sft", 1520), ("preference", 592),
-                                             ("preference_eval", 96), ("unpaired", 592), ("eval", 240)])
+@pytest.mark.parametrize(("name", "count"), [("corpus", 288), ("sft", 1520), ("preference", 384),
+                                             ("preference_eval", 192), ("unpaired", 768), ("eval", 240)])
 def test_course_datasets_are_valid(name, count):
     assert len(data.course_dataset(name)) == count
 

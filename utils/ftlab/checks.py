@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -155,3 +156,82 @@ def check_neftune_scale(answer: float, alpha: float, seq_len: int, dim: int) -> 
     if abs(answer - alpha / (seq_len * dim)) <= 0.01 * expected:
         return Feedback(False, "divide by the square root of L·d, not by L·d itself")
     return Feedback(False, f"{answer:g} is not alpha / sqrt(L·d) for alpha={alpha}, L={seq_len}, d={dim}")
+
+
+def _mean_dpo_loss(margins: list[float], beta: float) -> float:
+    """Mean of −log σ(β·m) over log-ratio margins m (the DPO loss of a batch)."""
+    return sum(math.log1p(math.exp(-beta * m)) for m in margins) / len(margins)
+
+
+def check_dpo_beta(prediction: str, margins, beta: float, new_beta: float) -> Feedback:
+    """Check a predicted direction ("higher"/"lower") of the DPO loss when β changes, on fixed log-ratio margins
+    ``(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))`` of a batch."""
+    margins = [float(m) for m in margins]
+    if prediction not in ("higher", "lower"):
+        return Feedback(False, 'predict with one word: "higher" or "lower"')
+    old, new = _mean_dpo_loss(margins, beta), _mean_dpo_loss(margins, new_beta)
+    truth = "higher" if new > old else "lower"
+    won = sum(m > 0 for m in margins)
+    detail = (f"loss {old:.4f} at β={beta:g} → {new:.4f} at β={new_beta:g}; {won} of {len(margins)} pairs have a "
+              "positive margin")
+    if prediction == truth:
+        return Feedback(True, f"{truth}: {detail}. β scales the margin inside the sigmoid, so pairs already won look "
+                              "more won and pairs lost are punished harder; the batch's mix decides.")
+    return Feedback(False, f"it gets {truth}: {detail}. Hint: −log σ(β·m) falls as β grows when m > 0 and rises "
+                           "when m < 0.")
+
+
+def check_simpo_gamma(answer: float, chosen_avg, rejected_avg, beta: float, gamma: float) -> Feedback:
+    """Check a hand-computed SimPO loss ``mean(−log σ(β·(avg_w − avg_l) − γ))`` for the given γ."""
+    if not isinstance(answer, int | float):
+        return Feedback(False, f"give a number, not a {type(answer).__name__}")
+    gaps = [float(c) - float(r) for c, r in zip(chosen_avg, rejected_avg, strict=True)]
+
+    def loss(g: float, shift: float = 1.0) -> float:
+        return sum(math.log1p(math.exp(-(beta * d - g * shift))) for d in gaps) / len(gaps)
+
+    expected = loss(gamma)
+    if abs(answer - expected) <= 1e-4 * max(1.0, abs(expected)):
+        return Feedback(True, f"{expected:.4f}: a larger target margin γ makes every pair harder to count as won.")
+    for wrong, hint in [(loss(0.0), "you left γ out: SimPO subtracts it inside the sigmoid"),
+                        (loss(gamma, -1.0), "γ is subtracted, not added: the chosen answer must win by γ"),
+                        (loss(gamma / beta), "you subtracted γ/β after multiplying by β: β·(Δ − γ/β) is β·Δ − γ")]:
+        if abs(answer - wrong) <= 1e-4 * max(1.0, abs(wrong)):
+            return Feedback(False, f"{answer:.4f}: {hint}")
+    return Feedback(False, f"{answer:.4f} is not the SimPO loss here; use the per-token averages, "
+                           "−log σ(β·(avg_w − avg_l) − γ), and average over the pairs")
+
+
+def check_orpo_lambda(answer: float, nll: float, log_odds_ratio: float, lam: float) -> Feedback:
+    """Check ORPO's loss for weight λ from the trainer's logged parts: ``nll − λ·log_odds_ratio``, where
+    ``log_odds_ratio`` is the logged mean of log σ(log odds(y_w) − log odds(y_l)) (always ≤ 0)."""
+    if not isinstance(answer, int | float):
+        return Feedback(False, f"give a number, not a {type(answer).__name__}")
+    expected = nll - lam * log_odds_ratio
+    if abs(answer - expected) <= 1e-3 * max(1.0, abs(expected)):
+        return Feedback(True, f"{expected:.4f}: the SFT part is unchanged; λ only scales the odds-ratio penalty.")
+    for wrong, hint in [(nll + lam * log_odds_ratio, "the sign: ORPO subtracts λ·log σ(…), and log σ is negative, "
+                                                     "so the odds-ratio part adds to the loss"),
+                        (-lam * log_odds_ratio, "you left out the SFT part (nll_loss): ORPO is SFT plus a penalty"),
+                        (nll, "λ multiplies the odds-ratio part; with λ > 0 it is not zero")]:
+        if abs(answer - wrong) <= 1e-3 * max(1.0, abs(wrong)):
+            return Feedback(False, f"{answer:.4f}: {hint}")
+    return Feedback(False, f"{answer:.4f} is off: the loss is nll_loss − λ × log_odds_ratio from the logs")
+
+
+def check_kto_weights(answer: float, n_desirable: int, n_undesirable: int, undesirable_weight: float = 1.0) -> Feedback:
+    """Check a ``desirable_weight`` for imbalanced KTO data against the KTO paper's range (TRL warns outside it):
+    ``desirable_weight · n_desirable / (undesirable_weight · n_undesirable)`` between 1 and 4/3."""
+    if not isinstance(answer, int | float) or answer <= 0:
+        return Feedback(False, "give a positive number for desirable_weight")
+    low = n_undesirable * undesirable_weight / n_desirable
+    ratio = answer * n_desirable / (undesirable_weight * n_undesirable)
+    if 1 - 1e-9 <= ratio <= 4 / 3 + 1e-9:
+        return Feedback(True, f"{answer:g}: desirable examples now weigh {ratio:.2f}× the undesirable ones in total "
+                              f"(the paper's range is 1 to 4/3: between {low:.2f} and {4 / 3 * low:.2f}).")
+    if ratio < 1:
+        return Feedback(False, f"{answer:g} is too small: {n_desirable} desirable examples would weigh only "
+                               f"{ratio:.2f}× the {n_undesirable} undesirable ones; scale by how outnumbered they are")
+    return Feedback(False, f"{answer:g} is too large ({ratio:.2f}×): the paper keeps the ratio at most 4/3, "
+                           f"i.e. desirable_weight at most {4 / 3 * low:.2f}")
+

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import resource
 import sys
 from collections.abc import Iterator
@@ -82,6 +84,13 @@ def measure_peak(device: str | None = None) -> Iterator[PeakMemory]:
     yield result
     scale = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is bytes on macOS, KiB on Linux
     result.peak_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale
+
+
+def release_free_heap() -> None:
+    """Hand memory that Python and torch have freed back to the OS (glibc's ``malloc_trim``), so that the next
+    peak-RSS measurement counts what is new; a no-op where the C library is not glibc (macOS, musl)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def tensor_bytes(model: torch.nn.Module) -> int:

@@ -36,6 +36,8 @@ class Profile:
     lora_alpha: int
     eval_examples: int
     gradient_checkpointing: bool  # recompute activations in the backward pass: slower, far less memory
+    preference_steps: int  # optimizer steps of one preference-tuning run (DPO, SimPO, ORPO, KTO; Labs 06-09)
+    preference_learning_rate: float  # lower than SFT's: preference losses push harder on a model that already chats
     minutes: dict[str, float] = field(default_factory=dict)  # expected time per lab, e.g. {"01": 0.5}
 
     @property
@@ -58,7 +60,8 @@ PROFILES: dict[str, Profile] = {
         memory_gb=4, model=TOY_MODEL, model_ungated=TOY_MODEL, qlora_model=TOY_MODEL,
         qlora_model_ungated=TOY_MODEL, dtype="float32", max_seq_length=64, train_examples=1520,
         batch_size=16, grad_accum=1, max_steps=150, learning_rate=2e-3, lora_r=16, lora_alpha=32,
-        eval_examples=240, gradient_checkpointing=False, minutes={"01": 1},
+        eval_examples=240, gradient_checkpointing=False, preference_steps=80, preference_learning_rate=1e-3,
+        minutes={"01": 1},
     ),
     "gpu24": Profile(
         name="gpu24", description="one consumer GPU with ~24 GB (RTX 4090/5090 class)",
@@ -66,7 +69,7 @@ PROFILES: dict[str, Profile] = {
         qlora_model="meta-llama/Llama-3.1-8B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-7B-Instruct",
         dtype="bfloat16", max_seq_length=512, train_examples=1520, batch_size=4, grad_accum=4,
         max_steps=200, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, minutes={"01": 3},
+        gradient_checkpointing=True, preference_steps=60, preference_learning_rate=5e-5, minutes={"01": 3},
     ),
     "spark": Profile(
         name="spark", description="NVIDIA DGX Spark: GB10, 128 GB unified memory",
@@ -74,7 +77,7 @@ PROFILES: dict[str, Profile] = {
         qlora_model="meta-llama/Llama-3.1-70B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-72B-Instruct",
         dtype="bfloat16", max_seq_length=1024, train_examples=1520, batch_size=4, grad_accum=4,
         max_steps=300, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, minutes={"01": 5},
+        gradient_checkpointing=True, preference_steps=60, preference_learning_rate=5e-5, minutes={"01": 5},
     ),
 }
 

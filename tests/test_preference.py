@@ -1,0 +1,233 @@
+"""ftlab.preference: the hand-written DPO, SimPO, ORPO and KTO losses equal TRL's on the same inputs; trainers are
+configured from the profile; measurements, records and the Lab 06-09 checkers behave."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from trl import DPOTrainer, KTOTrainer
+
+from ftlab import checks, data, models, preference, profiles, training
+
+TOY = profiles.get("toy")
+
+
+def moved_trainer(method):
+    """A trainer whose fresh LoRA adapter is randomised, so the policy differs from the reference (the SFT model)."""
+    trainer = preference.make_trainer(method, TOY)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, parameter in trainer.model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0, 0.05)
+    return trainer
+
+
+@pytest.fixture(scope="module")
+def trainers():
+    return {method: moved_trainer(method) for method in preference.METHODS}
+
+
+def test_dpo_loss_by_hand_equals_trl(trainers):
+    trainer = trainers["dpo"]
+    batch, model = preference.tiny_batch(trainer), trainer.model
+    with torch.no_grad():
+        policy = preference.completion_logps(model, batch["input_ids"], batch["attention_mask"],
+                                             batch["completion_mask"])
+        with model.disable_adapter():  # the reference: the SFT model, adapter off
+            reference = preference.completion_logps(model, batch["input_ids"], batch["attention_mask"],
+                                                    batch["completion_mask"])
+        (chosen, rejected), (ref_chosen, ref_rejected) = policy.chunk(2), reference.chunk(2)
+        mine = preference.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta)
+        theirs = trainer.compute_loss(model, batch)
+    assert trainer.ref_model is None  # PEFT: no second copy of the model
+    assert not torch.allclose(policy, reference)  # the check is not the trivial log 2 of an untrained adapter
+    assert abs(mine.item() - theirs.item()) < 1e-5
+
+
+def _pair_averages(model, batch):
+    return [preference.completion_logps(model, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"],
+                                        batch[f"{side}_labels"] != -100, average=True)
+            for side in ("chosen", "rejected")]
+
+
+def test_simpo_loss_by_hand_equals_trl(trainers):
+    trainer = trainers["simpo"]
+    assert (trainer.args.loss_type, trainer.args.cpo_alpha) == ("simpo", 0.0)
+    batch, model = preference.tiny_batch(trainer), trainer.model
+    with torch.no_grad():
+        chosen, rejected = _pair_averages(model, batch)
+        mine = preference.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma)
+        assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
+    # TRL's own loss function on made-up log-probabilities, the same inputs for both
+    made_up = torch.tensor([-0.2, -1.5, -0.7]), torch.tensor([-0.9, -0.4, -2.0])
+    theirs = trainer.cpo_loss(*made_up)[0].mean()
+    assert abs(preference.simpo_loss(*made_up, trainer.args.beta, trainer.args.simpo_gamma) - theirs) < 1e-6
+
+
+def test_orpo_loss_by_hand_equals_trl(trainers):
+    trainer = trainers["orpo"]
+    batch, model = preference.tiny_batch(trainer), trainer.model
+    with torch.no_grad():
+        chosen, rejected = _pair_averages(model, batch)
+        token_logps = preference.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
+        mask = batch["chosen_attention_mask"][:, 1:].float()  # TRL's ORPO: NLL over prompt *and* answer tokens
+        nll = -(token_logps * mask).sum() / mask.sum()
+        mine = preference.orpo_loss(chosen, rejected, nll, trainer.args.beta)
+        assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
+    made_up = torch.tensor([-0.2, -1.5, -0.7]), torch.tensor([-0.9, -0.4, -2.0])
+    theirs = 1.3 - trainer.odds_ratio_loss(*made_up)[0].mean()
+    assert abs(preference.orpo_loss(*made_up, torch.tensor(1.3), trainer.args.beta) - theirs) < 1e-6
+
+
+def test_kto_loss_by_hand_equals_trl(trainers):
+    trainer = trainers["kto"]
+    batch, model = preference.tiny_batch(trainer, 6), trainer.model
+    assert 0 < batch["label"].sum() < len(batch["label"])  # both kinds of example in the batch
+    with torch.no_grad():
+        def logps(prefix=""):
+            return preference.completion_logps(model, batch[f"{prefix}input_ids"], batch[f"{prefix}attention_mask"],
+                                               batch[f"{prefix}completion_mask"])
+
+        policy, policy_mismatched = logps(), logps("KL_")
+        with model.disable_adapter():
+            reference, reference_mismatched = logps(), logps("KL_")
+        z0 = preference.kto_reference_point(policy_mismatched, reference_mismatched)
+        mine = preference.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta)
+        assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
+    assert z0 > 0
+
+
+def test_hand_losses_on_known_values():
+    assert torch.isclose(preference.dpo_loss(*torch.zeros(4, 2), beta=0.1), torch.log(torch.tensor(2.0)))
+    big = torch.tensor([50.0])
+    assert preference.dpo_loss(big, -big, torch.zeros(1), torch.zeros(1), beta=0.1) < 1e-4
+    # SimPO with a target margin: a tie costs more than log 2
+    assert preference.simpo_loss(torch.tensor([-1.0]), torch.tensor([-1.0]), 2.0, 0.5) > torch.log(torch.tensor(2.0))
+    p = torch.tensor([0.3])
+    assert torch.isclose(preference.log_odds(p.log()), torch.log(p / (1 - p)))
+    labels = torch.tensor([True, False])
+    same = torch.zeros(2)
+    assert torch.isclose(preference.kto_loss(same, same, labels, torch.tensor(0.0), beta=0.1), torch.tensor(0.5))
+
+
+def test_configs_follow_the_profile():
+    for method in preference.METHODS:
+        args = preference.config(method, TOY)
+        assert (args.max_steps, args.learning_rate) == (TOY.preference_steps, TOY.preference_learning_rate)
+        assert not args.bf16 and not args.fp16 and args.use_cpu  # CPU: full precision, whatever TRL defaults to
+        assert args.max_length == TOY.max_seq_length and not args.activation_checkpointing
+    assert preference.config("kto", TOY).per_device_train_batch_size == 2 * TOY.batch_size  # same answers per step
+    assert preference.config("kto", TOY).train_sampling_strategy == "sequential"
+    assert preference.config("dpo", TOY, max_steps=3).max_steps == 3
+    with pytest.raises(ValueError, match="unknown preference method 'ipo'; choose one of dpo, simpo, orpo, kto"):
+        preference.config("ipo", TOY)
+
+
+def test_start_model_is_the_sft_model():
+    model, tokenizer = preference.start_model(TOY)
+    base, _ = models.load(TOY)
+    sft = PeftModel.from_pretrained(base, training.ensure_sft_adapter(TOY)).eval()
+    ids = tokenizer(["The zarp is blue."], return_tensors="pt").input_ids
+    with torch.no_grad():
+        assert torch.allclose(model(ids).logits, sft(ids).logits, atol=1e-4)
+    assert not isinstance(model, PeftModel)  # merged: every method adds its own fresh adapter
+
+
+def test_preference_data_shapes():
+    pairs, held_out, unpaired = (data.course_dataset(name) for name in ("preference", "preference_eval", "unpaired"))
+    facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
+    assert held_out["prompt"] == [[{"role": "user", "content": q}] for q in facts["question"]]
+    train_questions = {row["prompt"][0]["content"] for row in pairs}
+    assert not train_questions & set(facts["question"])  # held-out questions are never trained on
+    assert sum(unpaired["label"]) == len(unpaired) // 2 == len(pairs)  # every pair split in two
+    prompts = [row["prompt"][0]["content"] for row in unpaired]
+    assert sum(a == b for a, b in zip(prompts, prompts[1:], strict=False)) < len(prompts) // 20  # KTO's KL pairs
+
+
+def test_win_rate():
+    assert preference.win_rate([False, True, True, False], [True, True, False, False]) == 0.5
+    assert preference.win_rate([False, False], [True, True]) == 1.0
+    with pytest.raises(ValueError, match="same, non-zero number"):
+        preference.win_rate([True], [])
+
+
+def test_results_reuse_fresh_records_and_rerun_stale_ones(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTLAB_OUTPUTS", str(tmp_path))
+    ran = []
+
+    def fake_run(method, profile):
+        ran.append(method)
+        return {"recipe": preference.recipe(method, profile), "method": method}, None
+
+    monkeypatch.setattr(preference, "run", fake_run)
+    first = preference.results(TOY, ["dpo", "kto"])
+    assert ran == ["dpo", "kto"] and set(first) == {"dpo", "kto"}
+    assert preference.results(TOY, ["dpo", "kto"]) == first and len(ran) == 2  # reused
+    path = preference.record_path(TOY, "kto")
+    stale = json.loads(path.read_text())
+    stale["recipe"]["steps"] += 1
+    path.write_text(json.dumps(stale))
+    preference.results(TOY, ["dpo", "kto"])
+    assert ran == ["dpo", "kto", "kto"]
+    assert sorted(p.name for p in (tmp_path / "toy").iterdir()) == ["preference_dpo.json", "preference_kto.json"]
+
+
+def test_comparison_table_and_chart():
+    record = {"method": "DPO", "needs_pairs": True, "needs_reference": True, "peak_memory_mib": 100.0,
+              "train_seconds": 9.0, "preference_accuracy_before": 0.79, "preference_accuracy_after": 0.85,
+              "fact_accuracy_before": 0.44, "fact_accuracy_after": 0.6, "win_rate": 0.59}
+    table = preference.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
+    assert list(table.index) == ["DPO", "KTO"] and table.loc["KTO", "needs pairs?"] == "no"
+    assert table.loc["DPO", "preference accuracy"] == "79.0% → 85.0%"
+    assert len(preference.comparison_chart({"dpo": record}).axes) == 4
+
+
+def test_lab_checkers():
+    margins = [2.0, 3.0, -0.5]
+    assert checks.check_dpo_beta("lower", margins, 0.1, 0.5)
+    assert "it gets lower" in checks.check_dpo_beta("higher", margins, 0.1, 0.5).message
+    assert checks.check_dpo_beta("higher", [-2.0, -1.0], 0.1, 0.5)
+    assert "one word" in checks.check_dpo_beta("up", margins, 0.1, 0.5).message
+
+    chosen, rejected = [-0.2, -0.8], [-0.9, -0.6]
+    right = preference.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
+    assert checks.check_simpo_gamma(right, chosen, rejected, 2.0, 1.0)
+    no_gamma = preference.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 0.0).item()
+    assert "left γ out" in checks.check_simpo_gamma(no_gamma, chosen, rejected, 2.0, 1.0).message
+    assert "give a number" in checks.check_simpo_gamma(None, chosen, rejected, 2.0, 1.0).message
+
+    assert checks.check_orpo_lambda(0.5 + 0.2, nll=0.5, log_odds_ratio=-0.2, lam=1.0)
+    assert "the sign" in checks.check_orpo_lambda(0.3, nll=0.5, log_odds_ratio=-0.2, lam=1.0).message
+    assert "SFT part" in checks.check_orpo_lambda(0.2, nll=0.5, log_odds_ratio=-0.2, lam=1.0).message
+
+    assert checks.check_kto_weights(3.0, n_desirable=100, n_undesirable=300)
+    assert checks.check_kto_weights(4.0, n_desirable=100, n_undesirable=300)
+    assert "too small" in checks.check_kto_weights(1.0, n_desirable=100, n_undesirable=300).message
+    assert "too large" in checks.check_kto_weights(5.0, n_desirable=100, n_undesirable=300).message
+
+
+def test_troubleshooting_headings_quote_real_messages():
+    """The TROUBLESHOOTING sections of Labs 06-09 are headed by these messages of the pinned TRL."""
+    page = (Path(__file__).resolve().parents[1] / "TROUBLESHOOTING.md").read_text(encoding="utf-8")
+    headings = re.findall(r"^## (?:ImportError|ValueError): (.+)$", page, re.M)
+
+    def quoted(message: str) -> bool:
+        return any(message.startswith(h) for h in headings)
+
+    with pytest.raises(ImportError) as error:
+        from trl import ORPOTrainer  # noqa: F401
+    assert quoted(str(error.value).split(" (")[0])
+    model, tokenizer = preference.start_model(TOY)
+    with pytest.raises(ValueError) as error:
+        KTOTrainer(model=model, args=preference.config("kto", TOY, train_sampling_strategy="random"),
+                   train_dataset=preference.train_data("kto"), processing_class=tokenizer)
+    assert quoted(str(error.value))
+    sft = PeftModel.from_pretrained(models.load(TOY)[0], training.ensure_sft_adapter(TOY))
+    with pytest.raises(ValueError) as error:
+        DPOTrainer(model=sft, args=preference.config("dpo", TOY), train_dataset=preference.train_data("dpo"),
+                   processing_class=tokenizer, peft_config=training.lora_config(TOY))
+    assert quoted(str(error.value))

@@ -1,0 +1,386 @@
+"""Preference optimisation (Labs 06-09): DPO, SimPO, ORPO and KTO by hand and with TRL, measured the same way.
+
+* The four losses written out on per-sequence log-probabilities (``dpo_loss``, ``simpo_loss``, ``orpo_loss``,
+  ``kto_loss``), and ``token_logps`` / ``completion_logps`` to get those log-probabilities from a model by hand.
+  ``tests/test_preference.py`` checks each against TRL's own loss on the same inputs.
+* ``start_model``: Lab 03's SFT model, where every method starts; ``make_trainer``: TRL's trainer for a method,
+  configured from the profile, training a fresh LoRA adapter on top of it.
+* ``measure``: held-out preference accuracy (chosen log-prob over rejected) and the generation measures (fact
+  accuracy, win rate against the SFT model), the same for every method.
+* ``run`` / ``record`` / ``results``: one measured run per method, stored under ``outputs/<profile>/``; Lab 09
+  compares the four and re-runs whichever record is missing or stale.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import inspect
+import json
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+import torch.nn.functional as F
+import trl
+from peft import PeftModel
+from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
+from trl.import_utils import TRLExperimentalWarning
+
+import datasets
+from ftlab import data, evaluation, hardware, memory, models, training
+from ftlab.paths import DATASETS_DIR, outputs_dir
+from ftlab.profiles import Profile
+
+with warnings.catch_warnings():  # CPO (SimPO) and ORPO live in trl.experimental in TRL 1.x; the labs say so
+    warnings.simplefilter("ignore", TRLExperimentalWarning)
+    from trl.experimental.cpo import CPOConfig, CPOTrainer
+    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
+
+RECIPE_VERSION = 1  # bump when how a run is trained or measured changes: older records are then re-run
+
+
+@dataclass(frozen=True)
+class Method:
+    """What a preference method needs and how TRL runs it."""
+
+    key: str
+    title: str
+    needs_pairs: bool  # chosen *and* rejected answer for the same prompt (KTO: one answer with a thumbs up/down)
+    needs_reference: bool  # a frozen copy of the starting model in the loss (DPO, KTO)
+    dataset: str  # the course dataset it trains on
+    settings: dict  # the method's own knobs, passed to its TRL config
+    batch_factor: int = 1  # KTO scores one answer per example, the others two: 2x its batch = same answers per step
+
+
+METHODS: dict[str, Method] = {
+    "dpo": Method("dpo", "DPO", True, True, "preference", {"beta": 0.1}),
+    "simpo": Method("simpo", "SimPO", True, False, "preference",
+                    {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.0, "simpo_gamma": 0.5}),
+    "orpo": Method("orpo", "ORPO", True, False, "preference", {"beta": 0.1}),
+    "kto": Method("kto", "KTO", False, True, "unpaired", {"beta": 0.1, "train_sampling_strategy": "sequential"},
+                  batch_factor=2),
+}
+_TRL = {"dpo": (DPOConfig, DPOTrainer), "simpo": (CPOConfig, CPOTrainer), "orpo": (ORPOConfig, ORPOTrainer),
+        "kto": (KTOConfig, KTOTrainer)}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The losses, by hand, on per-sequence log-probabilities
+# ---------------------------------------------------------------------------------------------------------------
+
+def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
+             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+    """DPO: ``-log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))])``, averaged over pairs.
+
+    Arguments are summed completion log-probabilities per pair under the trained policy π and the frozen
+    reference π_ref; ``β·(log π − log π_ref)`` is the "implicit reward" TRL logs as ``rewards/chosen|rejected``.
+    """
+    margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
+    return -F.logsigmoid(beta * margin).mean()
+
+
+def simpo_loss(chosen_avg: torch.Tensor, rejected_avg: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
+    """SimPO: ``-log σ(β·(avg log π(y_w) − avg log π(y_l)) − γ)``, averaged over pairs.
+
+    No reference model; ``avg`` is the mean log-probability per completion token (length-normalised), and the
+    target margin γ asks the chosen answer to win by at least γ/β nats per token.
+    """
+    return -F.logsigmoid(beta * (chosen_avg - rejected_avg) - gamma).mean()
+
+
+def log_odds(avg_logp: torch.Tensor) -> torch.Tensor:
+    """``log(p / (1 − p))`` for ``p = exp(avg_logp)``, computed stably for log-probabilities below 0."""
+    return avg_logp - torch.log(-torch.expm1(avg_logp))
+
+
+def orpo_loss(chosen_avg: torch.Tensor, rejected_avg: torch.Tensor, chosen_nll: torch.Tensor,
+              beta: float) -> torch.Tensor:
+    """ORPO: ``NLL(chosen) − β·mean(log σ(log odds(y_w) − log odds(y_l)))``: SFT and preference in one loss.
+
+    ``chosen_avg``/``rejected_avg``: mean token log-probabilities of the completions; ``chosen_nll``: the SFT
+    cross-entropy on the chosen sequences; β is the paper's λ. No reference model.
+    """
+    return chosen_nll - beta * F.logsigmoid(log_odds(chosen_avg) - log_odds(rejected_avg)).mean()
+
+
+def kto_reference_point(policy_mismatched: torch.Tensor, ref_mismatched: torch.Tensor) -> torch.Tensor:
+    """KTO's reference point z₀: the mean log-ratio on mismatched prompt/answer pairs (a KL estimate), at least 0."""
+    return (policy_mismatched - ref_mismatched).mean().clamp(min=0).detach()
+
+
+def kto_loss(policy_logps: torch.Tensor, ref_logps: torch.Tensor, desirable: torch.Tensor, z0: torch.Tensor,
+             beta: float, desirable_weight: float = 1.0, undesirable_weight: float = 1.0) -> torch.Tensor:
+    """KTO: per example, ``1 − σ(β·(r − z₀))`` if desirable, ``1 − σ(β·(z₀ − r))`` if not, with
+    ``r = log π(y) − log π_ref(y)``; weighted and averaged over the batch. No pairs needed, only a label each.
+    """
+    reward = policy_logps - ref_logps
+    desirable = desirable.bool()
+    losses = torch.cat([desirable_weight * (1 - torch.sigmoid(beta * (reward[desirable] - z0))),
+                        undesirable_weight * (1 - torch.sigmoid(beta * (z0 - reward[~desirable])))])
+    return losses.mean()
+
+
+def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """``log p(token t | tokens before t)`` at every position after the first: shape (batch, length − 1), float32."""
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()
+    return torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+
+
+def completion_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor,
+                     average: bool = False) -> torch.Tensor:
+    """One number per sequence: the sum (or, ``average=True``, the mean) of its completion tokens' log-probs."""
+    mask = completion_mask[:, 1:].float()
+    total = (token_logps(model, input_ids, attention_mask) * mask).sum(-1)
+    return total / mask.sum(-1) if average else total
+
+
+def tiny_batch(trainer, size: int = 4) -> dict:
+    """The first ``size`` training examples, collated by the trainer's own collator, on the model's device."""
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(size)])
+    return {k: v.to(trainer.model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Start model, data and trainers
+# ---------------------------------------------------------------------------------------------------------------
+
+def start_model(profile: Profile):
+    """Lab 03's SFT model as one plain model — base model plus SFT adapter, merged — and its tokenizer.
+
+    Each method then trains a *fresh* LoRA adapter on it. With that adapter switched off the model is exactly
+    the SFT model, which is DPO's and KTO's reference: TRL uses it that way instead of loading a second copy.
+    """
+    base, tokenizer = models.load(profile)
+    model = PeftModel.from_pretrained(base, training.ensure_sft_adapter(profile)).merge_and_unload()
+    return model.eval(), tokenizer
+
+
+def train_data(method: str) -> datasets.Dataset:
+    """The course dataset ``method`` trains on: pairs (``prompt/chosen/rejected``) or, for KTO, labelled answers."""
+    return data.course_dataset(_method(method).dataset)
+
+
+def config(method: str, profile: Profile, output_dir: str | Path | None = None, seed: int = 0, **overrides):
+    """The TRL config of ``method`` from the profile: steps, learning rate, batch, length, precision, no saving."""
+    steps = overrides.pop("max_steps", profile.preference_steps)
+    settings = {
+        "output_dir": str(output_dir or tempfile.mkdtemp(prefix=f"ftlab-{method}-")), "max_steps": steps,
+        "learning_rate": profile.preference_learning_rate,
+        "per_device_train_batch_size": profile.batch_size * _method(method).batch_factor,
+        "gradient_accumulation_steps": profile.grad_accum, "max_length": profile.max_seq_length,
+        "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20), "logging_steps": max(1, steps // 20),
+        "save_strategy": "no", "report_to": [], "seed": seed, "use_cpu": hardware.device() == "cpu",
+        "activation_checkpointing": profile.gradient_checkpointing, **training.precision_flags(profile),
+        **_method(method).settings,
+    }
+    if method in ("simpo", "orpo"):  # their collator needs the raw columns; saying so silences TRL's warning
+        settings["remove_unused_columns"] = False
+    config_class, _ = _TRL[method]
+    return config_class(**settings | overrides)
+
+
+def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed: int = 0, **overrides):
+    """TRL's trainer for ``method`` (``DPOTrainer``; SimPO as ``CPOTrainer`` with ``loss_type="simpo"`` and
+    ``cpo_alpha=0``; ``ORPOTrainer``; ``KTOTrainer``), ready to train a fresh LoRA adapter on the SFT model."""
+    if model is None:
+        model, tokenizer = start_model(profile)
+    _, trainer_class = _TRL[method]
+    return trainer_class(model=model, args=config(method, profile, seed=seed, **overrides),
+                         train_dataset=train_data(method), processing_class=tokenizer,
+                         peft_config=training.lora_config(profile))
+
+
+def _method(method: str) -> Method:
+    if method not in METHODS:
+        raise ValueError(f"unknown preference method {method!r}; choose one of {', '.join(METHODS)}")
+    return METHODS[method]
+
+
+def trainer_metrics(log_history: list[dict], keys: list[str]) -> dict[str, list[float]]:
+    """The trainer's own logged metrics (e.g. ``rewards/margins``), one list per key, in logging order."""
+    return {key: [entry[key] for entry in log_history if key in entry] for key in keys}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Measurements: the same for every method
+# ---------------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probabilities of each pair's chosen and rejected answer, under the chat template."""
+    model.eval()
+    tokenizer.padding_side = "right"
+    results = {"chosen": [], "rejected": []}
+    for start in range(0, len(pairs), batch_size):
+        rows = pairs.select(range(start, min(len(pairs), start + batch_size)))
+        prompts = [tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+                   for row in rows]
+        prompt_lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
+        for key, out in results.items():
+            texts = [tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False) for row in rows]
+            batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            completion = batch["attention_mask"].clone()
+            for i, length in enumerate(prompt_lengths):
+                completion[i, :length] = 0
+            out.append(completion_logps(model, batch["input_ids"], batch["attention_mask"], completion).cpu())
+    return torch.cat(results["chosen"]), torch.cat(results["rejected"])
+
+
+def _reply_is_correct():
+    """The course metric's rule for one reply (``is_correct`` in ``metrics/answer_accuracy``)."""
+    return inspect.getmodule(type(evaluation.load_metric())).is_correct
+
+
+def win_rate(before: list[bool], after: list[bool]) -> float:
+    """How often the tuned model's reply beats the SFT model's on the same question, ties counting half.
+
+    0.5 means no change; a win is a right reply where the SFT model's was wrong (a loss, the reverse).
+    """
+    if len(before) != len(after) or not before:
+        raise ValueError(f"need the same, non-zero number of replies before and after ({len(before)} vs {len(after)})")
+    wins = sum(now and not then for then, now in zip(before, after, strict=True))
+    ties = sum(now == then for then, now in zip(before, after, strict=True))
+    return (wins + ties / 2) / len(before)
+
+
+def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
+    """Held-out figures for one model: preference accuracy and mean margin on ``preference_eval``; greedy
+    replies to the evaluation's fact questions, their accuracy, and (given the SFT model's ``baseline``
+    measurement) the win rate against it."""
+    pairs = data.course_dataset("preference_eval")
+    chosen, rejected = pair_logps(model, tokenizer, pairs)
+    facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
+    facts = facts.select(range(min(profile.eval_examples, len(facts))))
+    replies = evaluation.chat_replies(model, tokenizer, facts["question"])
+    is_correct = _reply_is_correct()
+    correct = [is_correct(g.text, answer, creature)
+               for g, answer, creature in zip(replies, facts["answer"], facts["creature"], strict=True)]
+    result = {"preference_accuracy": (chosen > rejected).float().mean().item(),
+              "margin": (chosen - rejected).mean().item(),
+              "fact_accuracy": evaluation.accuracy(replies, facts["answer"], facts["creature"]),
+              "correct": correct, "replies": [g.text for g in replies]}
+    if baseline is not None:
+        result["win_rate"] = win_rate(baseline["correct"], correct)
+    return result
+
+
+def train_measured(trainer) -> dict:
+    """Train, measuring wall time and peak memory (peak RSS rise on CPU, max allocated on CUDA)."""
+    gc.collect()
+    memory.release_free_heap()
+    start = time.perf_counter()
+    with memory.measure_peak() as peak:
+        trainer.train()
+    return {"train_seconds": time.perf_counter() - start, "peak_memory_mib": peak.delta_mib,
+            "memory_device": peak.device, "steps": trainer.state.global_step}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Records for Lab 09's comparison
+# ---------------------------------------------------------------------------------------------------------------
+
+def record_path(profile: Profile, method: str) -> Path:
+    """Where a method's measured run is stored: ``outputs/<profile>/preference_<method>.json``."""
+    return outputs_dir() / profile.name / f"preference_{method}.json"
+
+
+def recipe(method: str, profile: Profile) -> dict:
+    """Everything that decides a run's figures; a record made with another recipe is stale and re-run."""
+    files = ["preference.jsonl", "preference_eval.jsonl", "unpaired.jsonl", "eval.jsonl"]
+    digest = hashlib.sha256(b"".join((DATASETS_DIR / name).read_bytes() for name in files)).hexdigest()[:16]
+    sft_stamp = training.sft_adapter_dir(profile) / "ftlab_base.txt"
+    return {"version": RECIPE_VERSION, "method": method, "settings": _method(method).settings,
+            "steps": profile.preference_steps, "learning_rate": profile.preference_learning_rate,
+            "batch_size": profile.batch_size * _method(method).batch_factor, "grad_accum": profile.grad_accum,
+            "lora_r": profile.lora_r,
+            "max_length": profile.max_seq_length, "data": digest, "trl": trl.__version__,
+            "base": sft_stamp.read_text() if sft_stamp.is_file() else None}
+
+
+def figures(method: str, profile: Profile, before: dict, after: dict, cost: dict, trainer) -> dict:
+    """One method's measured run as a record: recipe, cost, before/after figures, reference model in memory."""
+    reference = getattr(trainer, "ref_model", None)
+    return {"recipe": recipe(method, profile), "method": _method(method).title,
+            "needs_pairs": _method(method).needs_pairs, "needs_reference": _method(method).needs_reference,
+            "reference_copy_mib": memory.tensor_bytes(reference) / memory.MIB if reference is not None else 0.0,
+            **cost,
+            **{f"{key}_before": before[key] for key in ("preference_accuracy", "margin", "fact_accuracy")},
+            **{f"{key}_after": after[key] for key in ("preference_accuracy", "margin", "fact_accuracy")},
+            "win_rate": after["win_rate"]}
+
+
+def record(profile: Profile, method: str, result: dict) -> Path:
+    """Store a run's figures for Lab 09 (written to a temporary file, then renamed into place)."""
+    path = record_path(profile, method)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.tmp")
+    staging.write_text(json.dumps(result, indent=1))
+    os.replace(staging, path)
+    return path
+
+
+def run(method: str, profile: Profile, seed: int = 0) -> tuple[dict, object]:
+    """A whole measured run, as Labs 06-09 do it cell by cell: SFT model, before, train, after; returns the
+    record's figures and the trainer."""
+    model, tokenizer = start_model(profile)
+    before = measure(model, tokenizer, profile)
+    trainer = make_trainer(method, profile, model, tokenizer, seed=seed)
+    cost = train_measured(trainer)
+    after = measure(trainer.model, tokenizer, profile, baseline=before)
+    return figures(method, profile, before, after, cost, trainer), trainer
+
+
+def results(profile: Profile, methods: list[str] | None = None) -> dict[str, dict]:
+    """Each method's recorded run; a missing or stale record (another recipe) is re-run and recorded first."""
+    found = {}
+    for method in methods or list(METHODS):
+        path = record_path(profile, method)
+        stored = json.loads(path.read_text()) if path.is_file() else None
+        if stored is None or stored.get("recipe") != recipe(method, profile):
+            stored, _ = run(method, profile)
+            record(profile, method, stored)
+        found[method] = stored
+    return found
+
+
+def comparison_table(found: dict[str, dict]) -> pd.DataFrame:
+    """The course's own comparison: one row per method, measured on the same data and start model."""
+    rows = [{"method": r["method"], "needs pairs?": "yes" if r["needs_pairs"] else "no",
+             "needs a reference model?": "yes" if r["needs_reference"] else "no",
+             "peak memory (MiB)": r["peak_memory_mib"], "time (s)": r["train_seconds"],
+             "preference accuracy": f"{r['preference_accuracy_before']:.1%} → {r['preference_accuracy_after']:.1%}",
+             "fact accuracy": f"{r['fact_accuracy_before']:.1%} → {r['fact_accuracy_after']:.1%}",
+             "generation win rate": r["win_rate"]} for r in found.values()]
+    return pd.DataFrame(rows).set_index("method")
+
+
+def comparison_chart(found: dict[str, dict]):
+    """The comparison as one figure: held-out preference accuracy, generation win rate, peak memory and time per
+    method, with the SFT model's level drawn as a dashed line where there is one."""
+    names = [r["method"] for r in found.values()]
+    first = next(iter(found.values()))
+    panels = [("preference accuracy\n(held-out pairs)", "preference_accuracy_after", "{:.2f}",
+               first["preference_accuracy_before"]),
+              ("generation win rate\nvs the SFT model", "win_rate", "{:.2f}", 0.5),
+              ("peak memory rise while training\n(MiB)", "peak_memory_mib", "{:.0f}", None),
+              ("training time (s)", "train_seconds", "{:.1f}", None)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
+    for ax, (title, key, fmt, sft_level) in zip(axes, panels, strict=True):
+        values = [r[key] for r in found.values()]
+        bars = ax.bar(names, values, color=plt.cm.tab10.colors[: len(names)])
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2)
+        if sft_level is not None:
+            ax.axhline(sft_level, color="grey", linestyle="--", linewidth=1, label="SFT model")
+            ax.set_ylim(0, 1.1)
+            ax.legend(loc="lower center", fontsize=8)
+        ax.set_title(title, fontsize=10)
+        ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
