@@ -45,3 +45,13 @@ def test_parameter_count(toy):
     too_high = checks.check_parameter_count(solution + 1000, model)
     assert not too_high and "off by +1,000" in too_high.message
     assert "whole number" in checks.check_parameter_count(None, model).message
+
+
+def test_gguf_size_checker():
+    params = 8_030_261_248  # Llama-3.1-8B
+    assert checks.check_gguf_size(8.53, params, "Q8_0")
+    assert "16-bit scale" in checks.check_gguf_size(8.03, params, "Q8_0").message
+    assert "bits, not bytes" in checks.check_gguf_size(68.3, params, "Q8_0").message
+    assert "give a number" in checks.check_gguf_size(None, params).message
+    assert not checks.check_gguf_size(4.0, params, "Q8_0")
+    assert checks.check_gguf_size(16.06, params, "F16")

@@ -235,3 +235,22 @@ def check_kto_weights(answer: float, n_desirable: int, n_undesirable: int, undes
     return Feedback(False, f"{answer:g} is too large ({ratio:.2f}×): the paper keeps the ratio at most 4/3, "
                            f"i.e. desirable_weight at most {4 / 3 * low:.2f}")
 
+
+GGUF_BITS_PER_WEIGHT = {"F16": 16.0, "Q8_0": 8.5}  # Q8_0: blocks of 32 int8 weights + one fp16 scale = 34 bytes
+
+
+def check_gguf_size(answer_gb: float, parameters: int, kind: str = "Q8_0") -> Feedback:
+    """Check an estimate, in GB (10⁹ bytes), of a GGUF file's size: parameters × bits per weight / 8."""
+    if not isinstance(answer_gb, int | float):
+        return Feedback(False, f"give a number of GB, not {answer_gb!r}")
+    bits = GGUF_BITS_PER_WEIGHT[kind]
+    expected = parameters * bits / 8 / 1e9
+    if abs(answer_gb - expected) <= 0.03 * expected:
+        return Feedback(True, f"about {expected:.1f} GB: {bits:g} bits per weight for {kind}, scales included")
+    if kind == "Q8_0" and abs(answer_gb - parameters / 1e9) <= 0.03 * expected:
+        return Feedback(False, "close, but Q8_0 is not exactly 8 bits: every block of 32 weights also stores a "
+                               "16-bit scale (34 bytes per 32 weights)")
+    if abs(answer_gb - parameters * bits / 1e9) <= 0.03 * parameters * bits / 1e9:
+        return Feedback(False, "that is bits, not bytes: divide by 8")
+    return Feedback(False, f"{answer_gb:g} GB is off: multiply the parameters by {kind}'s bits per weight, divide "
+                           "by 8 for bytes and by 10⁹ for GB")

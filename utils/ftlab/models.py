@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from huggingface_hub import snapshot_download
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PretrainedConfig
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -11,6 +12,7 @@ from transformers.models.auto.modeling_auto import (
 )
 
 from ftlab import hardware, toy
+from ftlab.prefetch import ALLOW_PATTERNS
 from ftlab.profiles import TOY_MODEL, Profile
 
 
@@ -34,6 +36,15 @@ def resolve(profile: Profile, gated_ok: bool = True) -> str | Path:
     """Where the profile's base model comes from: the local toy directory or a hub id."""
     model = profile.model_id(gated_ok)
     return toy.model_dir() if model == TOY_MODEL else model
+
+
+def local_dir(profile: Profile, gated_ok: bool = True) -> Path:
+    """The profile's base model as a local directory (the toy's, or the hub snapshot in the Hugging Face cache —
+    downloaded first if ``python -m ftlab prefetch`` has not already done so). Merging and GGUF export read files."""
+    source = resolve(profile, gated_ok)
+    if isinstance(source, Path):
+        return source
+    return Path(snapshot_download(source, allow_patterns=ALLOW_PATTERNS))
 
 
 def quantization_config(profile: Profile) -> BitsAndBytesConfig:

