@@ -127,3 +127,14 @@ def test_interrupted_export_leaves_no_file(tmp_path, exported, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         export.convert(exported["merged"], tmp_path / "model.gguf")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_gguf_playground_answers_and_reacts(exported, capsys):
+    from ftlab import widgets
+
+    runners = {kind: export.load(exported[kind]) for kind in ("f16", "Q4_K_M")}
+    box = widgets.gguf_playground(runners, {"Which color does the zarp have?": "The zarp is blue."})
+    shown = capsys.readouterr().out  # outside a kernel the Output widget's prints reach stdout
+    assert "HF (greedy):    'The zarp is blue.'" in shown and "f16 GGUF" in shown and "finish_reason='stop'" in shown
+    box.children[1].value = "Q4_K_M"  # the format buttons
+    assert "Q4_K_M GGUF" in capsys.readouterr().out

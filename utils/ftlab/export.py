@@ -133,12 +133,14 @@ def greedy_tokens(llm, token_ids: list[int], max_new_tokens: int) -> list[int]:
     return generated
 
 
-def chat(llm, question: str, max_tokens: int = 48) -> tuple[str, str]:
+def chat(llm, question: str, max_tokens: int = 48, temperature: float = 0.0) -> tuple[str, str]:
     """One chat turn through the GGUF's *own* chat template (metadata); returns ``(reply, finish_reason)``.
 
-    ``finish_reason`` is ``"stop"`` when the model ended its turn (EOS), ``"length"`` when it ran out of tokens.
+    Greedy at ``temperature=0``. ``finish_reason`` is ``"stop"`` when the model ended its turn (EOS), ``"length"``
+    when it ran out of tokens.
     """
     result = llm.create_chat_completion([{"role": "user", "content": question}], max_tokens=max_tokens,
-                                        temperature=0.0, top_k=1, repeat_penalty=1.0)
+                                        temperature=temperature, top_k=1 if temperature == 0 else 40,
+                                        repeat_penalty=1.0)
     choice = result["choices"][0]
     return choice["message"]["content"].strip(), choice["finish_reason"]

@@ -62,3 +62,26 @@ def lora_explorer(shapes: dict, batch_size: int, seq_len: int) -> widgets.VBox:
         control.observe(show, names="value")
     show()
     return widgets.VBox([model, rank, alpha, targets, output])
+
+
+def gguf_playground(runners: dict[str, object], hf_replies: dict[str, str]) -> widgets.VBox:
+    """Ask the exported GGUF files in llama.cpp: pick a question, a format and a temperature; the HF model's greedy
+    reply is shown for comparison, with whether the GGUF's reply stopped at EOS."""
+    from ftlab import export
+
+    question = widgets.Dropdown(options=list(hf_replies), description="question")
+    fmt = widgets.ToggleButtons(options=list(runners), description="format")
+    temperature = widgets.FloatSlider(value=0.0, min=0.0, max=1.5, step=0.25, description="temperature")
+    output = widgets.Output()
+
+    def show(_=None) -> None:
+        reply, finish = export.chat(runners[fmt.value], question.value, temperature=temperature.value)
+        output.clear_output()
+        with output:
+            print(f"HF (greedy):    {hf_replies[question.value]!r}")
+            print(f"{fmt.value} GGUF:{' ' * max(1, 10 - len(fmt.value))}{reply!r}  (finish_reason={finish!r})")
+
+    for control in (question, fmt, temperature):
+        control.observe(show, names="value")
+    show()
+    return widgets.VBox([question, fmt, temperature, output])
