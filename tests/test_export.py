@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from transformers import BertConfig
 
 from ftlab import data, export, files, merge, models, profiles, toy, training
 
@@ -100,6 +101,17 @@ def test_bad_inputs(tmp_path, exported):
     with pytest.raises(FileNotFoundError, match="no config.json"):
         export.convert(tmp_path, tmp_path / "x.gguf")
     assert list(tmp_path.iterdir()) == []
+    bare = tmp_path / "bare"
+    shutil.copytree(exported["merged"], bare)
+    for name in merge.TOKENIZER_FILES:
+        (bare / name).unlink(missing_ok=True)
+    with pytest.raises(FileNotFoundError, match="no tokenizer files"):  # a GGUF without a tokenizer is useless
+        export.convert(bare, tmp_path / "x.gguf")
+    BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64).save_pretrained(
+        tmp_path / "bert")
+    with pytest.raises(models.NotACausalLMError, match="encoder-only"):
+        export.convert(tmp_path / "bert", tmp_path / "x.gguf")
+    assert not (tmp_path / "x.gguf").exists()
 
 
 def test_converter_failure_reports_its_message_and_leaves_no_file(tmp_path, exported):
