@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 ## make lab: install the course (once) and start JupyterLab on labs/ with a token; prints the URL.
 lab: $(STAMP)
 	@token="$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
+	root=""; if [ "$$(id -u)" = 0 ]; then root="--allow-root"; echo "note: running as root (a container?); JupyterLab needs --allow-root then"; fi; \
 	echo "JupyterLab: http://127.0.0.1:$(PORT)/lab?token=$$token"; \
 	$(BIN)/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--IdentityProvider.token="$$token"
+		--IdentityProvider.token="$$token" $$root
 
 ## make test: the whole suite on the toy profile, offline (what CI runs).
 test: $(STAMP) lint
