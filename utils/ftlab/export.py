@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -74,10 +75,12 @@ def quantize(source: str | Path, out_file: str | Path, kind: str = "Q4_K_M") -> 
 
 @contextlib.contextmanager
 def _quiet_native_output():
-    """Silence what llama.cpp's C code prints to stdout/stderr (it bypasses Python's streams)."""
+    """Silence llama.cpp's progress output: what its C code prints to the file descriptors, and what
+    llama-cpp-python's log callback prints to Python's ``sys.stderr``."""
     libc = ctypes.CDLL(None)
     saved = [os.dup(1), os.dup(2)]
-    with open(os.devnull, "wb") as null:
+    with open(os.devnull, "wb") as null, contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.redirect_stderr(io.StringIO()):
         os.dup2(null.fileno(), 1)
         os.dup2(null.fileno(), 2)
         try:
