@@ -36,6 +36,7 @@ def test_answer_accuracy_metric(reply, answer, subject, correct):
     metric = evaluation.load_metric("answer_accuracy")
     result = metric.compute(predictions=[reply], references=[answer], subjects=[subject])
     assert result["accuracy"] == float(correct)
+    assert evaluation.correct([reply], [answer], [subject]) == [correct]  # the same rule, reply by reply
 
 
 def test_unknown_metric_is_a_clear_error():

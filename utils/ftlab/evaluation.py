@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def completions(model, tokenizer, texts: list[str], max_new_tokens: int = 8,
     """Continue each plain text (BOS + text, no chat template): how a base model is meant to be used."""
     prompts = [(tokenizer.bos_token or "") + text for text in texts]
     return _generate(model, tokenizer, prompts, max_new_tokens, batch_size, desc="completions")
+
+
+def correct(replies: list[str], answers: list[str], subjects: list[str] | None = None) -> list[bool]:
+    """Per reply, the ``answer_accuracy`` metric's own rule (``is_correct`` in its module): right or wrong, for
+    comparisons reply by reply such as a win rate. ``accuracy`` is the share of ``True``."""
+    rule = inspect.getmodule(type(load_metric("answer_accuracy"))).is_correct
+    subjects = subjects if subjects is not None else [None] * len(replies)
+    return [rule(reply, answer, subject) for reply, answer, subject in zip(replies, answers, subjects, strict=True)]
 
 
 def accuracy(generations: list[Generation], answers: list[str], subjects: list[str] | None = None) -> float:

@@ -24,26 +24,36 @@ def refuse_existing(destination: Path) -> None:
         raise OutputExistsError(f"{destination}: already exists; choose another output path or delete it first")
 
 
-@contextmanager
-def staged_dir(destination: str | Path) -> Iterator[Path]:
-    """Yield an empty staging directory; on success it is renamed to ``destination`` (which must not exist)."""
-    destination = Path(destination)
-    refuse_existing(destination)
+def _prepare(destination: Path, replace: bool) -> None:
+    if not replace:
+        refuse_existing(destination)
     destination.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextmanager
+def staged_dir(destination: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty staging directory; on success it is renamed to ``destination``.
+
+    ``destination`` must not exist, unless ``replace=True`` (the course's own caches and records): then the old
+    one is removed only once the new one is complete.
+    """
+    destination = Path(destination)
+    _prepare(destination, replace)
     staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
     try:
         yield staging
+        if destination.exists():
+            shutil.rmtree(destination)
         os.replace(staging, destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextmanager
-def staged_file(destination: str | Path) -> Iterator[Path]:
-    """Yield a staging file path; on success it is renamed to ``destination`` (which must not exist)."""
+def staged_file(destination: str | Path, replace: bool = False) -> Iterator[Path]:
+    """Yield a staging file path; on success it is renamed to ``destination`` (see :func:`staged_dir`)."""
     destination = Path(destination)
-    refuse_existing(destination)
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    _prepare(destination, replace)
     handle, name = tempfile.mkstemp(prefix=f".{destination.name}-", dir=destination.parent)
     os.close(handle)
     staging = Path(name)

@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import inspect
 import json
-import os
 import tempfile
 import time
 import warnings
@@ -34,7 +32,8 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.import_utils import TRLExperimentalWarning
 
 import datasets
-from ftlab import data, evaluation, hardware, memory, models, training
+from ftlab import data, evaluation, memory, models, training
+from ftlab.files import staged_file
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
 
@@ -170,14 +169,10 @@ def train_data(method: str) -> datasets.Dataset:
 def config(method: str, profile: Profile, output_dir: str | Path | None = None, seed: int = 0, **overrides):
     """The TRL config of ``method`` from the profile: steps, learning rate, batch, length, precision, no saving."""
     steps = overrides.pop("max_steps", profile.preference_steps)
-    settings = {
-        "output_dir": str(output_dir or tempfile.mkdtemp(prefix=f"ftlab-{method}-")), "max_steps": steps,
+    output_dir = output_dir or tempfile.mkdtemp(prefix=f"ftlab-{method}-")
+    settings = training.shared_settings(profile, output_dir, steps, seed) | {
         "learning_rate": profile.preference_learning_rate,
         "per_device_train_batch_size": profile.batch_size * _method(method).batch_factor,
-        "gradient_accumulation_steps": profile.grad_accum, "max_length": profile.max_seq_length,
-        "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20), "logging_steps": max(1, steps // 20),
-        "save_strategy": "no", "report_to": [], "seed": seed, "use_cpu": hardware.device() == "cpu",
-        "activation_checkpointing": profile.gradient_checkpointing, **training.precision_flags(profile),
         **_method(method).settings,
     }
     if method in ("simpo", "orpo"):  # their collator needs the raw columns; saying so silences TRL's warning
@@ -233,11 +228,6 @@ def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) 
     return torch.cat(results["chosen"]), torch.cat(results["rejected"])
 
 
-def _reply_is_correct():
-    """The course metric's rule for one reply (``is_correct`` in ``metrics/answer_accuracy``)."""
-    return inspect.getmodule(type(evaluation.load_metric())).is_correct
-
-
 def win_rate(before: list[bool], after: list[bool]) -> float:
     """How often the tuned model's reply beats the SFT model's on the same question, ties counting half.
 
@@ -258,14 +248,11 @@ def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) ->
     chosen, rejected = pair_logps(model, tokenizer, pairs)
     facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
     facts = facts.select(range(min(profile.eval_examples, len(facts))))
-    replies = evaluation.chat_replies(model, tokenizer, facts["question"])
-    is_correct = _reply_is_correct()
-    correct = [is_correct(g.text, answer, creature)
-               for g, answer, creature in zip(replies, facts["answer"], facts["creature"], strict=True)]
+    replies = [g.text for g in evaluation.chat_replies(model, tokenizer, facts["question"])]
+    correct = evaluation.correct(replies, facts["answer"], facts["creature"])
     result = {"preference_accuracy": (chosen > rejected).float().mean().item(),
-              "margin": (chosen - rejected).mean().item(),
-              "fact_accuracy": evaluation.accuracy(replies, facts["answer"], facts["creature"]),
-              "correct": correct, "replies": [g.text for g in replies]}
+              "margin": (chosen - rejected).mean().item(), "fact_accuracy": sum(correct) / len(correct),
+              "correct": correct, "replies": replies}
     if baseline is not None:
         result["win_rate"] = win_rate(baseline["correct"], correct)
     return result
@@ -317,12 +304,10 @@ def figures(method: str, profile: Profile, before: dict, after: dict, cost: dict
 
 
 def record(profile: Profile, method: str, result: dict) -> Path:
-    """Store a run's figures for Lab 09 (written to a temporary file, then renamed into place)."""
+    """Store a run's figures for Lab 09 (written to a temporary file, then renamed over any older record)."""
     path = record_path(profile, method)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.with_name(f".{path.name}.tmp")
-    staging.write_text(json.dumps(result, indent=1))
-    os.replace(staging, path)
+    with staged_file(path, replace=True) as staging:
+        staging.write_text(json.dumps(result, indent=1))
     return path
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from transformers.utils.notebook import NotebookProgressCallback
 from trl import SFTConfig, SFTTrainer
 
 from ftlab import data, hardware, models
+from ftlab.files import staged_dir
 from ftlab.paths import outputs_dir
 from ftlab.profiles import Profile
 
@@ -33,18 +32,24 @@ def precision_flags(profile: Profile) -> dict[str, bool]:
     return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
 
 
+def shared_settings(profile: Profile, output_dir: str | Path, steps: int, seed: int = 0) -> dict:
+    """What every course trainer (SFT here, the preference methods in ``ftlab.preference``) is configured with:
+    steps, cosine schedule with 5% warm-up, a log line every 5%, the profile's length, accumulation, device,
+    precision and checkpointing; nothing saved or reported."""
+    return {"output_dir": str(output_dir), "max_steps": steps, "gradient_accumulation_steps": profile.grad_accum,
+            "max_length": profile.max_seq_length, "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20),
+            "logging_steps": max(1, steps // 20), "save_strategy": "no", "report_to": [], "seed": seed,
+            "use_cpu": hardware.device() == "cpu", "activation_checkpointing": profile.gradient_checkpointing,
+            **precision_flags(profile)}
+
+
 def sft_config(profile: Profile, output_dir: str | Path, **overrides) -> SFTConfig:
     """An ``SFTConfig`` from the profile: loss on the completion only, eval every quarter, nothing saved."""
     steps = overrides.pop("max_steps", profile.max_steps)
-    settings = {
-        "output_dir": str(output_dir), "max_steps": steps, "learning_rate": profile.learning_rate,
-        "per_device_train_batch_size": profile.batch_size, "per_device_eval_batch_size": 2 * profile.batch_size,
-        "gradient_accumulation_steps": profile.grad_accum, "max_length": profile.max_seq_length,
-        "completion_only_loss": True, "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20),
-        "logging_steps": max(1, steps // 20), "eval_strategy": "steps", "eval_steps": max(1, steps // 4),
-        "save_strategy": "no", "report_to": [], "seed": 0, "use_cpu": hardware.device() == "cpu",
-        "activation_checkpointing": profile.gradient_checkpointing,
-        **precision_flags(profile),
+    settings = shared_settings(profile, output_dir, steps) | {
+        "learning_rate": profile.learning_rate, "per_device_train_batch_size": profile.batch_size,
+        "per_device_eval_batch_size": 2 * profile.batch_size, "completion_only_loss": True,
+        "eval_strategy": "steps", "eval_steps": max(1, steps // 4),
     } | overrides
     return SFTConfig(**settings)
 
@@ -88,18 +93,12 @@ def sft_adapter_dir(profile: Profile) -> Path:
 
 
 def save_atomically(trainer: SFTTrainer, destination: Path, profile: Profile) -> Path:
-    """Save adapter, tokenizer and the base model's identity to a temporary directory, then rename it into place."""
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}-", dir=destination.parent))
-    try:
+    """Save adapter, tokenizer and the base model's identity to a temporary directory, then rename it into place
+    (replacing an older adapter there)."""
+    with staged_dir(destination, replace=True) as staging:
         trainer.model.save_pretrained(staging)
         trainer.processing_class.save_pretrained(staging)
         (staging / "ftlab_base.txt").write_text(_base_identity(profile))
-        if destination.exists():
-            shutil.rmtree(destination)
-        os.replace(staging, destination)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return destination
 
 
