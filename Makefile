@@ -8,12 +8,14 @@ PORT ?= 8888
 .PHONY: lab test check lint
 
 # llama-cpp-python compiles llama.cpp (~5 min on 2 cores, then pip caches the wheel): portable CPU code
-# (-DGGML_NATIVE=OFF) unless CMAKE_ARGS says otherwise, e.g. -DGGML_CUDA=on for a GPU build.
+# (-DGGML_NATIVE=OFF) and its own thread pool instead of OpenMP (-DGGML_OPENMP=OFF: an OpenMP build resolves
+# libgomp.so.1 to the copy torch already loaded, so llama.cpp and torch would share one OpenMP runtime in the
+# notebook's process; a precaution, not a measured failure), unless CMAKE_ARGS says otherwise.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF}" $(BIN)/python -m pip install --quiet -e ".[torch,dev]"
+	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_OPENMP=OFF}" $(BIN)/python -m pip install --quiet -e ".[torch,dev]"
 	@touch $(STAMP)
 
 ## make lab: install the course (once) and start JupyterLab on labs/ with a token; prints the URL.

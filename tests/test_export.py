@@ -47,6 +47,16 @@ def test_gguf_module_comes_from_the_converter_package():
         importlib.metadata.distribution("gguf")
 
 
+def test_llama_cpp_uses_its_own_threads_not_openmp():
+    """make and the container build llama-cpp-python with -DGGML_OPENMP=OFF, so that llama.cpp does not run on
+    the OpenMP runtime torch loaded into the same process; a wheel pip cached from another build would not."""
+    import llama_cpp
+
+    libraries = list((Path(llama_cpp.__file__).parent / "lib").glob("libggml-cpu*.so*"))
+    assert libraries, "llama-cpp-python's CPU backend library was not found"
+    assert not any(b"libgomp" in library.read_bytes() for library in libraries)
+
+
 def test_tokenization_equals_hf(exported, hf, prompts):
     _, tokenizer = hf
     llm = export.load(exported["f16"])
