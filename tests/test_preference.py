@@ -3,6 +3,7 @@ configured from the profile; measurements, records and the Lab 06-09 checkers be
 
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 from peft import PeftModel
 from trl import DPOTrainer, KTOTrainer
 
-from ftlab import checks, data, models, preference, profiles, training
+from ftlab import checks, data, evaluation, models, preference, profiles, training
 
 TOY = profiles.get("toy")
 
@@ -148,13 +149,6 @@ def test_preference_data_shapes():
     assert sum(a == b for a, b in zip(prompts, prompts[1:], strict=False)) < len(prompts) // 20  # KTO's KL pairs
 
 
-def test_win_rate():
-    assert preference.win_rate([False, True, True, False], [True, True, False, False]) == 0.5
-    assert preference.win_rate([False, False], [True, True]) == 1.0
-    with pytest.raises(ValueError, match="same, non-zero number"):
-        preference.win_rate([True], [])
-
-
 def test_results_reuse_fresh_records_and_rerun_stale_ones(tmp_path, monkeypatch):
     monkeypatch.setenv("FTLAB_OUTPUTS", str(tmp_path))
     ran = []
@@ -177,13 +171,29 @@ def test_results_reuse_fresh_records_and_rerun_stale_ones(tmp_path, monkeypatch)
 
 
 def test_comparison_table_and_chart():
+    facts = evaluation.paired_comparison([False] * 6 + [True] * 4, [True] * 5 + [False] + [True] * 4)
+    pairs = evaluation.paired_comparison([True] * 8 + [False] * 2, [True] * 10)
     record = {"method": "DPO", "needs_pairs": True, "needs_reference": True, "peak_memory_mib": 100.0,
-              "train_seconds": 9.0, "preference_accuracy_before": 0.79, "preference_accuracy_after": 0.85,
-              "fact_accuracy_before": 0.44, "fact_accuracy_after": 0.6, "win_rate": 0.59}
+              "train_seconds": 9.0, "preference_accuracy_per_token_before": 0.5,
+              "preference_accuracy_per_token_after": 0.75, "preference_comparison": asdict(pairs),
+              "fact_comparison": asdict(facts)}
     table = preference.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
     assert list(table.index) == ["DPO", "KTO"] and table.loc["KTO", "needs pairs?"] == "no"
-    assert table.loc["DPO", "preference accuracy"] == "79.0% → 85.0%"
+    assert table.loc["DPO", "fact accuracy"].startswith("40.0% → 90.0% (+50.0 points, 95% CI")
+    assert "won 5, lost 0, tied 5" in table.loc["DPO", "fact accuracy"]
+    assert table.loc["DPO", "per token"] == "50.0% → 75.0%"
     assert len(preference.comparison_chart({"dpo": record}).axes) == 4
+
+
+def test_measure_reports_both_preference_accuracies_and_paired_changes():
+    model, tokenizer = models.load(TOY)
+    before = preference.measure(model, tokenizer, TOY)
+    again = preference.measure(model, tokenizer, TOY, baseline=before)
+    assert set(before) >= {"preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy"}
+    assert "fact_comparison" not in before
+    same = again["fact_comparison"]  # the same model against itself: nothing won or lost
+    assert (same.won, same.lost, same.low, same.high, same.p_value) == (0, 0, 0.0, 0.0, 1.0)
+    assert again["preference_comparison"].tied == len(before["pair_correct"])
 
 
 def test_lab_checkers():

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import evaluate
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -62,7 +65,7 @@ def completions(model, tokenizer, texts: list[str], max_new_tokens: int = 8,
 
 def correct(replies: list[str], answers: list[str], subjects: list[str] | None = None) -> list[bool]:
     """Per reply, the ``answer_accuracy`` metric's own rule (``is_correct`` in its module): right or wrong, for
-    comparisons reply by reply such as a win rate. ``accuracy`` is the share of ``True``."""
+    comparisons question by question (:func:`paired_comparison`). ``accuracy`` is the share of ``True``."""
     rule = inspect.getmodule(type(load_metric("answer_accuracy"))).is_correct
     subjects = subjects if subjects is not None else [None] * len(replies)
     return [rule(reply, answer, subject) for reply, answer, subject in zip(replies, answers, subjects, strict=True)]
@@ -74,3 +77,57 @@ def accuracy(generations: list[Generation], answers: list[str], subjects: list[s
     result = metric.compute(predictions=[g.text for g in generations], references=answers, subjects=subjects)
     return result["accuracy"]
 
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """Two models scored right/wrong on the same questions, compared question by question.
+
+    ``won``: right after, wrong before; ``lost``: the reverse; ``tied``: the same either way. ``low``/``high``: a
+    bootstrap interval for the accuracy difference (questions resampled in pairs); ``p_value``: exact two-sided
+    McNemar test, i.e. a binomial test of ``won`` against ``lost`` (ties carry no information about a change).
+    """
+
+    before: float
+    after: float
+    won: int
+    lost: int
+    tied: int
+    low: float
+    high: float
+    p_value: float
+    confidence: float
+
+    @property
+    def difference(self) -> float:
+        """Accuracy after minus accuracy before (a share: 0.05 is five points)."""
+        return self.after - self.before
+
+    def __str__(self) -> str:
+        return (f"{self.before:.1%} → {self.after:.1%} ({100 * self.difference:+.1f} points, "
+                f"{self.confidence:.0%} CI {100 * self.low:+.1f} to {100 * self.high:+.1f}; "
+                f"won {self.won}, lost {self.lost}, tied {self.tied}; McNemar p = {self.p_value:.2g})")
+
+
+def mcnemar_p(won: int, lost: int) -> float:
+    """Exact two-sided McNemar p-value: how surprising ``won`` vs ``lost`` is if a change is a coin flip."""
+    n, k = won + lost, min(won, lost)
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_comparison(before: Sequence[bool], after: Sequence[bool], confidence: float = 0.95,
+                      resamples: int = 10_000, seed: int = 0) -> PairedComparison:
+    """Compare right/wrong scores of the same questions before and after training (see :class:`PairedComparison`)."""
+    if len(before) != len(after) or not before:
+        raise ValueError(f"need the same, non-zero number of scores before and after ({len(before)} vs {len(after)})")
+    old, new = np.asarray(before, dtype=bool), np.asarray(after, dtype=bool)
+    change = new.astype(np.int8) - old.astype(np.int8)  # +1 won, -1 lost, 0 tied
+    picks = np.random.default_rng(seed).integers(0, len(change), size=(resamples, len(change)))
+    low, high = np.quantile(change[picks].mean(axis=1), [(1 - confidence) / 2, (1 + confidence) / 2])
+    won, lost = int((change > 0).sum()), int((change < 0).sum())
+    return PairedComparison(before=float(old.mean()), after=float(new.mean()), won=won, lost=lost,
+                            tied=len(change) - won - lost, low=float(low), high=float(high),
+                            p_value=mcnemar_p(won, lost), confidence=confidence)

@@ -21,6 +21,26 @@ def bars(values: dict[str, float], title: str, ylabel: str, fmt: str = "{:.2f}",
     return fig
 
 
+def paired(comparisons: dict, title: str):
+    """Before/after accuracy bars for named paired comparisons (``evaluation.PairedComparison``); the whisker on
+    each "after" bar is the 95% interval of the change, placed on the "before" level, and the label says it."""
+    fig, ax = plt.subplots(figsize=(max(5, 2.6 * len(comparisons)), 3.4))
+    for i, c in enumerate(comparisons.values()):
+        ax.bar([2.5 * i, 2.5 * i + 1], [c.before, c.after], color=["tab:grey", "tab:blue"])
+        ax.errorbar(2.5 * i + 1, c.after, yerr=[[c.difference - c.low], [c.high - c.difference]], color="black",
+                    capsize=6)
+        ax.text(2.5 * i + 0.5, max(c.before, c.high + c.before) + 0.04,
+                f"{100 * c.difference:+.1f} pts\n[{100 * c.low:+.1f}, {100 * c.high:+.1f}]", ha="center", fontsize=9)
+    ax.set_xticks([2.5 * i + j for i in range(len(comparisons)) for j in (0, 1)],
+                  [f"{name}\n{when}" for name in comparisons for when in ("before", "after")], fontsize=8)
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("accuracy")
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
 def curves(series: dict[str, Sequence[float]], title: str, xlabel: str = "step", ylabel: str = "loss"):
     """One line per named series (e.g. train and eval loss); returns the figure."""
     fig, ax = plt.subplots(figsize=(6, 3.2))

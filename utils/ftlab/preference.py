@@ -5,8 +5,8 @@
   ``tests/test_preference.py`` checks each against TRL's own loss on the same inputs.
 * ``start_model``: Lab 03's SFT model, where every method starts; ``make_trainer``: TRL's trainer for a method,
   configured from the profile, training a fresh LoRA adapter on top of it.
-* ``measure``: held-out preference accuracy (chosen log-prob over rejected) and the generation measures (fact
-  accuracy, win rate against the SFT model), the same for every method.
+* ``measure``: held-out preference accuracy (chosen log-prob over rejected, summed and per token), margin and fact
+  accuracy, compared question by question with the SFT model; ``expect_gains``: the outcomes every lab asserts.
 * ``run`` / ``record`` / ``results``: one measured run per method, stored under ``outputs/<profile>/``; Lab 09
   compares the four and re-runs whichever record is missing or stale.
 """
@@ -19,7 +19,7 @@ import json
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -32,7 +32,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.import_utils import TRLExperimentalWarning
 
 import datasets
-from ftlab import data, evaluation, memory, models, training
+from ftlab import data, evaluation, memory, models, outcomes, training
 from ftlab.files import staged_file
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
@@ -42,7 +42,7 @@ with warnings.catch_warnings():  # CPO (SimPO) and ORPO live in trl.experimental
     from trl.experimental.cpo import CPOConfig, CPOTrainer
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-RECIPE_VERSION = 1  # bump when how a run is trained or measured changes: older records are then re-run
+RECIPE_VERSION = 2  # bump when how a run is trained or measured changes: older records are then re-run
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,8 @@ def train_data(method: str) -> datasets.Dataset:
     return data.course_dataset(_method(method).dataset)
 
 
-def config(method: str, profile: Profile, output_dir: str | Path | None = None, seed: int = 0, **overrides):
+def config(method: str, profile: Profile, output_dir: str | Path | None = None, seed: int | None = None,
+           **overrides):
     """The TRL config of ``method`` from the profile: steps, learning rate, batch, length, precision, no saving."""
     steps = overrides.pop("max_steps", profile.preference_steps)
     output_dir = output_dir or tempfile.mkdtemp(prefix=f"ftlab-{method}-")
@@ -181,7 +182,7 @@ def config(method: str, profile: Profile, output_dir: str | Path | None = None, 
     return config_class(**settings | overrides)
 
 
-def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed: int = 0, **overrides):
+def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed: int | None = None, **overrides):
     """TRL's trainer for ``method`` (``DPOTrainer``; SimPO as ``CPOTrainer`` with ``loss_type="simpo"`` and
     ``cpo_alpha=0``; ``ORPOTrainer``; ``KTOTrainer``), ready to train a fresh LoRA adapter on the SFT model."""
     if model is None:
@@ -208,8 +209,10 @@ def trainer_metrics(log_history: list[dict], keys: list[str]) -> dict[str, list[
 # ---------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-probabilities of each pair's chosen and rejected answer, under the chat template."""
+def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32,
+               average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probabilities of each pair's chosen and rejected answer under the chat template: summed over the
+    answer's tokens, or with ``average=True`` per token (the length-normalised score SimPO and ORPO use)."""
     model.eval()
     tokenizer.padding_side = "right"
     results = {"chosen": [], "rejected": []}
@@ -224,38 +227,57 @@ def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) 
             completion = batch["attention_mask"].clone()
             for i, length in enumerate(prompt_lengths):
                 completion[i, :length] = 0
-            out.append(completion_logps(model, batch["input_ids"], batch["attention_mask"], completion).cpu())
+            out.append(completion_logps(model, batch["input_ids"], batch["attention_mask"], completion,
+                                        average=average).cpu())
     return torch.cat(results["chosen"]), torch.cat(results["rejected"])
 
 
-def win_rate(before: list[bool], after: list[bool]) -> float:
-    """How often the tuned model's reply beats the SFT model's on the same question, ties counting half.
-
-    0.5 means no change; a win is a right reply where the SFT model's was wrong (a loss, the reverse).
-    """
-    if len(before) != len(after) or not before:
-        raise ValueError(f"need the same, non-zero number of replies before and after ({len(before)} vs {len(after)})")
-    wins = sum(now and not then for then, now in zip(before, after, strict=True))
-    ties = sum(now == then for then, now in zip(before, after, strict=True))
-    return (wins + ties / 2) / len(before)
-
-
 def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
-    """Held-out figures for one model: preference accuracy and mean margin on ``preference_eval``; greedy
-    replies to the evaluation's fact questions, their accuracy, and (given the SFT model's ``baseline``
-    measurement) the win rate against it."""
+    """Held-out figures for one model, the same for every method.
+
+    On ``preference_eval``: preference accuracy (chosen scores above rejected) both ways — summed log-probs, and
+    per token, which is what SimPO and ORPO optimise and which a length difference cannot decide — and the mean
+    summed margin. On the evaluation's fact questions: greedy replies and their accuracy. Given the SFT model's
+    ``baseline`` measurement, both accuracies are also compared with it question by question
+    (:func:`ftlab.evaluation.paired_comparison`).
+    """
     pairs = data.course_dataset("preference_eval")
     chosen, rejected = pair_logps(model, tokenizer, pairs)
+    chosen_avg, rejected_avg = pair_logps(model, tokenizer, pairs, average=True)
     facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
     facts = facts.select(range(min(profile.eval_examples, len(facts))))
     replies = [g.text for g in evaluation.chat_replies(model, tokenizer, facts["question"])]
     correct = evaluation.correct(replies, facts["answer"], facts["creature"])
-    result = {"preference_accuracy": (chosen > rejected).float().mean().item(),
+    pair_correct = (chosen > rejected).tolist()
+    result = {"preference_accuracy": sum(pair_correct) / len(pair_correct),
+              "preference_accuracy_per_token": (chosen_avg > rejected_avg).float().mean().item(),
               "margin": (chosen - rejected).mean().item(), "fact_accuracy": sum(correct) / len(correct),
-              "correct": correct, "replies": replies}
+              "pair_correct": pair_correct, "correct": correct, "replies": replies}
     if baseline is not None:
-        result["win_rate"] = win_rate(baseline["correct"], correct)
+        result["preference_comparison"] = evaluation.paired_comparison(baseline["pair_correct"], pair_correct)
+        result["fact_comparison"] = evaluation.paired_comparison(baseline["correct"], correct)
     return result
+
+
+def before_after(before: dict, after: dict) -> pd.DataFrame:
+    """The SFT model and the tuned one side by side: each held-out figure, and the paired comparisons."""
+    rows = {"preference accuracy (summed log-probs)": "preference_accuracy",
+            "preference accuracy (per token)": "preference_accuracy_per_token",
+            "mean margin (nats)": "margin", "fact accuracy": "fact_accuracy"}
+    table = pd.DataFrame({"SFT model": [before[key] for key in rows.values()],
+                          "after": [after[key] for key in rows.values()]}, index=list(rows)).round(3)
+    table["question by question"] = ["" if "per token" in name or "margin" in name else
+                                     str(after["preference_comparison" if "preference" in name else "fact_comparison"])
+                                     for name in rows]
+    return table
+
+
+def expect_gains(profile: Profile, lab: str, before: dict, after: dict) -> None:
+    """The outcomes every preference lab asserts (``ftlab.outcomes``): the held-out preference accuracy rose
+    (the interval's lower end), the mean margin rose, and fact accuracy did not fall beyond its threshold."""
+    outcomes.expect(profile, f"{lab}.preference_gain_low", after["preference_comparison"].low)
+    outcomes.expect(profile, f"{lab}.margin_gain", after["margin"] - before["margin"])
+    outcomes.expect(profile, f"{lab}.fact_gain_low", after["fact_comparison"].low)
 
 
 def train_measured(trainer) -> dict:
@@ -286,9 +308,12 @@ def recipe(method: str, profile: Profile) -> dict:
     return {"version": RECIPE_VERSION, "method": method, "settings": _method(method).settings,
             "steps": profile.preference_steps, "learning_rate": profile.preference_learning_rate,
             "batch_size": profile.batch_size * _method(method).batch_factor, "grad_accum": profile.grad_accum,
-            "lora_r": profile.lora_r,
+            "lora_r": profile.lora_r, "seed": profile.seed,
             "max_length": profile.max_seq_length, "data": digest, "trl": trl.__version__,
             "base": sft_stamp.read_text() if sft_stamp.is_file() else None}
+
+
+FIGURES = ("preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy")
 
 
 def figures(method: str, profile: Profile, before: dict, after: dict, cost: dict, trainer) -> dict:
@@ -298,9 +323,9 @@ def figures(method: str, profile: Profile, before: dict, after: dict, cost: dict
             "needs_pairs": _method(method).needs_pairs, "needs_reference": _method(method).needs_reference,
             "reference_copy_mib": memory.tensor_bytes(reference) / memory.MIB if reference is not None else 0.0,
             **cost,
-            **{f"{key}_before": before[key] for key in ("preference_accuracy", "margin", "fact_accuracy")},
-            **{f"{key}_after": after[key] for key in ("preference_accuracy", "margin", "fact_accuracy")},
-            "win_rate": after["win_rate"]}
+            **{f"{key}_{when}": measured[key] for key in FIGURES
+               for when, measured in (("before", before), ("after", after))},
+            **{key: asdict(after[key]) for key in ("preference_comparison", "fact_comparison")}}
 
 
 def record(profile: Profile, method: str, result: dict) -> Path:
@@ -311,7 +336,7 @@ def record(profile: Profile, method: str, result: dict) -> Path:
     return path
 
 
-def run(method: str, profile: Profile, seed: int = 0) -> tuple[dict, object]:
+def run(method: str, profile: Profile, seed: int | None = None) -> tuple[dict, object]:
     """A whole measured run, as Labs 06-09 do it cell by cell: SFT model, before, train, after; returns the
     record's figures and the trainer."""
     model, tokenizer = start_model(profile)
@@ -336,36 +361,40 @@ def results(profile: Profile, methods: list[str] | None = None) -> dict[str, dic
 
 
 def comparison_table(found: dict[str, dict]) -> pd.DataFrame:
-    """The course's own comparison: one row per method, measured on the same data and start model."""
+    """The course's own comparison: one row per method, measured on the same data and start model; accuracy
+    changes question by question against the SFT model, with their 95% intervals."""
     rows = [{"method": r["method"], "needs pairs?": "yes" if r["needs_pairs"] else "no",
              "needs a reference model?": "yes" if r["needs_reference"] else "no",
              "peak memory (MiB)": r["peak_memory_mib"], "time (s)": r["train_seconds"],
-             "preference accuracy": f"{r['preference_accuracy_before']:.1%} → {r['preference_accuracy_after']:.1%}",
-             "fact accuracy": f"{r['fact_accuracy_before']:.1%} → {r['fact_accuracy_after']:.1%}",
-             "generation win rate": r["win_rate"]} for r in found.values()]
+             "preference accuracy": str(evaluation.PairedComparison(**r["preference_comparison"])),
+             "per token": f"{r['preference_accuracy_per_token_before']:.1%} → "
+                          f"{r['preference_accuracy_per_token_after']:.1%}",
+             "fact accuracy": str(evaluation.PairedComparison(**r["fact_comparison"]))} for r in found.values()]
     return pd.DataFrame(rows).set_index("method")
 
 
 def comparison_chart(found: dict[str, dict]):
-    """The comparison as one figure: held-out preference accuracy, generation win rate, peak memory and time per
-    method, with the SFT model's level drawn as a dashed line where there is one."""
+    """The comparison as one figure: change in held-out preference accuracy and in fact accuracy against the SFT
+    model (with 95% intervals), peak memory and time per method."""
     names = [r["method"] for r in found.values()]
-    first = next(iter(found.values()))
-    panels = [("preference accuracy\n(held-out pairs)", "preference_accuracy_after", "{:.2f}",
-               first["preference_accuracy_before"]),
-              ("generation win rate\nvs the SFT model", "win_rate", "{:.2f}", 0.5),
-              ("peak memory rise while training\n(MiB)", "peak_memory_mib", "{:.0f}", None),
-              ("training time (s)", "train_seconds", "{:.1f}", None)]
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
-    for ax, (title, key, fmt, sft_level) in zip(axes, panels, strict=True):
-        values = [r[key] for r in found.values()]
-        bars = ax.bar(names, values, color=plt.cm.tab10.colors[: len(names)])
-        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2)
-        if sft_level is not None:
-            ax.axhline(sft_level, color="grey", linestyle="--", linewidth=1, label="SFT model")
-            ax.set_ylim(0, 1.1)
-            ax.legend(loc="lower center", fontsize=8)
+    colors = plt.cm.tab10.colors[: len(names)]
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
+    for ax, key, title in [(axes[0], "preference_comparison", "preference accuracy change\n(held-out pairs, points)"),
+                           (axes[1], "fact_comparison", "fact accuracy change\nvs the SFT model (points)")]:
+        changes = [evaluation.PairedComparison(**r[key]) for r in found.values()]
+        centre = [100 * c.difference for c in changes]
+        error = [[100 * (c.difference - c.low) for c in changes], [100 * (c.high - c.difference) for c in changes]]
+        bars = ax.bar(names, centre, yerr=error, capsize=5, color=colors)
+        ax.bar_label(bars, labels=[f"{v:+.1f}" for v in centre], padding=2, label_type="center")
+        ax.axhline(0, color="grey", linewidth=1)
         ax.set_title(title, fontsize=10)
+    for ax, key, title, fmt in [(axes[2], "peak_memory_mib", "peak memory rise while training\n(MiB)", "{:.0f}"),
+                                (axes[3], "train_seconds", "training time (s)", "{:.1f}")]:
+        values = [r[key] for r in found.values()]
+        bars = ax.bar(names, values, color=colors)
+        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2)
+        ax.set_title(title, fontsize=10)
+    for ax in axes:
         ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig

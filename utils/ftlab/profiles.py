@@ -7,7 +7,7 @@ profile by name; otherwise it is detected from the hardware (see :func:`detect`)
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ftlab import hardware
 
@@ -39,6 +39,7 @@ class Profile:
     preference_steps: int  # optimizer steps of one preference-tuning run (DPO, SimPO, ORPO, KTO; Labs 06-09)
     preference_learning_rate: float  # lower than SFT's: preference losses push harder on a model that already chats
     minutes: dict[str, float] = field(default_factory=dict)  # expected time per lab, e.g. {"01": 0.5}
+    seed: int = 0  # every training run's seed (FTLAB_SEED); benchmarks/outcomes.py varies it
 
     @property
     def is_toy(self) -> bool:
@@ -100,5 +101,8 @@ def get(name: str) -> Profile:
 
 
 def current() -> Profile:
-    """The profile named by ``FTLAB_PROFILE``, or the one detected from the hardware."""
-    return get(os.environ.get("FTLAB_PROFILE") or detect())
+    """The profile named by ``FTLAB_PROFILE``, or the one detected from the hardware, with ``FTLAB_SEED``."""
+    seed = os.environ.get("FTLAB_SEED", "0")
+    if not seed.isdigit():
+        raise ValueError(f"FTLAB_SEED must be a whole number ≥ 0, got {seed!r}")
+    return replace(get(os.environ.get("FTLAB_PROFILE") or detect()), seed=int(seed))

@@ -32,21 +32,22 @@ def precision_flags(profile: Profile) -> dict[str, bool]:
     return {"bf16": dtype == torch.bfloat16, "fp16": dtype == torch.float16}
 
 
-def shared_settings(profile: Profile, output_dir: str | Path, steps: int, seed: int = 0) -> dict:
+def shared_settings(profile: Profile, output_dir: str | Path, steps: int, seed: int | None = None) -> dict:
     """What every course trainer (SFT here, the preference methods in ``ftlab.preference``) is configured with:
     steps, cosine schedule with 5% warm-up, a log line every 5%, the profile's length, accumulation, device,
-    precision and checkpointing; nothing saved or reported."""
+    precision and checkpointing; the profile's seed unless ``seed`` is given; nothing saved or reported."""
     return {"output_dir": str(output_dir), "max_steps": steps, "gradient_accumulation_steps": profile.grad_accum,
             "max_length": profile.max_seq_length, "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20),
-            "logging_steps": max(1, steps // 20), "save_strategy": "no", "report_to": [], "seed": seed,
+            "logging_steps": max(1, steps // 20), "save_strategy": "no", "report_to": [],
+            "seed": profile.seed if seed is None else seed,
             "use_cpu": hardware.device() == "cpu", "activation_checkpointing": profile.gradient_checkpointing,
             **precision_flags(profile)}
 
 
-def sft_config(profile: Profile, output_dir: str | Path, **overrides) -> SFTConfig:
+def sft_config(profile: Profile, output_dir: str | Path, seed: int | None = None, **overrides) -> SFTConfig:
     """An ``SFTConfig`` from the profile: loss on the completion only, eval every quarter, nothing saved."""
     steps = overrides.pop("max_steps", profile.max_steps)
-    settings = shared_settings(profile, output_dir, steps) | {
+    settings = shared_settings(profile, output_dir, steps, seed) | {
         "learning_rate": profile.learning_rate, "per_device_train_batch_size": profile.batch_size,
         "per_device_eval_batch_size": 2 * profile.batch_size, "completion_only_loss": True,
         "eval_strategy": "steps", "eval_steps": max(1, steps // 4),
@@ -61,7 +62,8 @@ def sft_splits(profile: Profile, seed: int = 0):
     return data.train_eval_split(sft, eval_fraction=0.1, seed=seed)
 
 
-def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: int = 0, model=None, tokenizer=None,
+def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: int | None = None, model=None,
+                tokenizer=None,
                 **config_overrides) -> SFTTrainer:
     """A ready-to-train ``SFTTrainer`` with a fresh LoRA adapter on the profile's base model.
 
@@ -103,8 +105,9 @@ def save_atomically(trainer: SFTTrainer, destination: Path, profile: Profile) ->
 
 
 def _base_identity(profile: Profile) -> str:
-    """What the adapter was trained on: the toy model's cache key, or the hub id."""
-    return Path(models.resolve(profile)).name if profile.is_toy else profile.model_id()
+    """What the adapter was trained on: the toy model's cache key, or the hub id; and the seed."""
+    base = Path(models.resolve(profile)).name if profile.is_toy else profile.model_id()
+    return base if profile.seed == 0 else f"{base} seed {profile.seed}"
 
 
 def ensure_sft_adapter(profile: Profile) -> Path:
