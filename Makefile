@@ -19,12 +19,21 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 ## make lab: install the course (once) and start JupyterLab on labs/ with a token; prints the URL.
+# The token reaches JupyterLab in JUPYTER_TOKEN, never on its command line (every local user can read that in
+# /proc/<pid>/cmdline). A token you set yourself is never printed; a generated one is printed once, in the URL to
+# open. containers/jupyterlab holds the course's JupyterLab settings (no news fetched), as in the container.
 lab: $(STAMP)
-	@token="$${JUPYTER_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')}"; \
+	@if [ -n "$${JUPYTER_TOKEN:-}" ]; then \
+		url="http://127.0.0.1:$(PORT)/lab (log in with the JUPYTER_TOKEN you set)"; \
+	else \
+		JUPYTER_TOKEN="$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(24))')"; \
+		url="http://127.0.0.1:$(PORT)/lab?token=$$JUPYTER_TOKEN"; \
+	fi; \
+	export JUPYTER_TOKEN; \
 	root=""; if [ "$$(id -u)" = 0 ]; then root="--allow-root"; echo "note: running as root (a container?); JupyterLab needs --allow-root then"; fi; \
-	echo "JupyterLab: http://127.0.0.1:$(PORT)/lab?token=$$token"; \
-	$(BIN)/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
-		--IdentityProvider.token="$$token" $$root
+	echo "JupyterLab: $$url"; \
+	exec $(BIN)/jupyter lab --notebook-dir=labs --ServerApp.ip=127.0.0.1 --ServerApp.port=$(PORT) \
+		--LabApp.app_settings_dir="$(CURDIR)/containers/jupyterlab" $$root
 
 ## make test: the whole suite on the toy profile, offline (what CI runs).
 test: $(STAMP) lint

@@ -273,11 +273,12 @@ def test_no_empty_token_anywhere():
 
 
 def start_jupyter(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    """Run containers/start-jupyter.sh with a stand-in ``jupyter`` that prints its arguments."""
+    """Run containers/start-jupyter.sh with a stand-in ``jupyter`` that prints its arguments (to stdout, after the
+    script's own output) and its JUPYTER_TOKEN (to stderr: what reaches JupyterLab, not what the log shows)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "jupyter"
-    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "ARG $a"; done\necho "ENV JUPYTER_TOKEN=$JUPYTER_TOKEN"\n')
+    fake.write_text('#!/bin/sh\nfor a in "$@"; do echo "ARG $a"; done\necho "ENV JUPYTER_TOKEN=$JUPYTER_TOKEN" >&2\n')
     fake.chmod(0o755)
     base = {k: v for k, v in os.environ.items() if k != "JUPYTER_TOKEN"}
     base["PATH"] = f"{bin_dir}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{base.get('PATH', '')}"
@@ -286,9 +287,9 @@ def start_jupyter(tmp_path: Path, *args: str, **env: str) -> subprocess.Complete
 
 
 def token_of(result: subprocess.CompletedProcess) -> str:
-    (token,) = re.findall(r"^ARG --IdentityProvider\.token=(.*)$", result.stdout, re.M)
-    assert f"ENV JUPYTER_TOKEN={token}" in result.stdout
-    assert f"/lab?token={token}" in result.stdout
+    """The token JupyterLab got, from its environment; never from its command line."""
+    (token,) = re.findall(r"^ENV JUPYTER_TOKEN=(.*)$", result.stderr, re.M)
+    assert not re.search(r"^ARG .*token", result.stdout, re.M | re.I), result.stdout
     return token
 
 
@@ -298,12 +299,23 @@ def test_start_jupyter_makes_a_random_token_when_none_is_given(tmp_path, given):
     first, second = start_jupyter(tmp_path, **env), start_jupyter(tmp_path, **env)
     assert first.returncode == 0 and second.returncode == 0, first.stderr
     assert len(token_of(first)) >= 32 and token_of(first) != token_of(second)
+    assert first.stdout.count(token_of(first)) == 1 and f"/lab?token={token_of(first)}" in first.stdout
     assert "ARG lab" in first.stdout and "ARG --ServerApp.ip=0.0.0.0" in first.stdout
     assert "ARG --ServerApp.port=8888" in first.stdout
 
 
-def test_start_jupyter_uses_the_given_token(tmp_path):
-    assert token_of(start_jupyter(tmp_path, JUPYTER_TOKEN="s3cret-course-token")) == "s3cret-course-token"
+def test_start_jupyter_uses_the_given_token_and_never_prints_it(tmp_path):
+    result = start_jupyter(tmp_path, JUPYTER_TOKEN="s3cret-course-token")
+    assert token_of(result) == "s3cret-course-token"
+    assert "s3cret-course-token" not in result.stdout  # `docker logs` keeps what the container prints
+    assert "log in with the JUPYTER_TOKEN you set" in result.stdout
+
+
+def test_start_jupyter_uses_the_course_settings_from_the_checkout(tmp_path):
+    """The course's JupyterLab settings (no news fetched), from the checkout mounted at /workspace/course."""
+    (setting,) = re.findall(r"^ARG --LabApp\.app_settings_dir=(.*)$", start_jupyter(tmp_path).stdout, re.M)
+    assert setting == "/workspace/course/containers/jupyterlab"
+    assert (ROOT / Path(setting).relative_to("/workspace/course") / "overrides.json").is_file()
 
 
 @pytest.mark.parametrize("arg", ["--IdentityProvider.token=", "--ServerApp.token=''", '--NotebookApp.token=""'])
@@ -311,6 +323,12 @@ def test_start_jupyter_refuses_an_empty_token_argument(tmp_path, arg):
     result = start_jupyter(tmp_path, arg, JUPYTER_TOKEN="abc")
     assert result.returncode == 2 and "must not be empty" in result.stderr
     assert "ARG" not in result.stdout
+
+
+def test_start_jupyter_refuses_a_token_argument(tmp_path):
+    result = start_jupyter(tmp_path, "--IdentityProvider.token=visible-to-ps")
+    assert result.returncode == 2 and "set JUPYTER_TOKEN" in result.stderr
+    assert "visible-to-ps" not in result.stdout + result.stderr and "ARG" not in result.stdout
 
 
 # --- llama.cpp ----------------------------------------------------------------------------------------------------
@@ -372,7 +390,7 @@ def test_compose_file():
         (CONTAINERS / "Dockerfile").resolve()
     (device,) = lab["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia" and device["count"] == "all" and "gpu" in device["capabilities"]
-    assert lab["ipc"] == "host"
+    assert "ipc" not in lab and lab["shm_size"]  # shared memory for data loaders, not the host's IPC namespace
     assert lab["ulimits"] == {"memlock": -1, "stack": 67108864}
     assert lab["ports"] and all(str(p).startswith("127.0.0.1:") for p in lab["ports"])
     assert re.fullmatch(r"\$\{JUPYTER_TOKEN:\?.+\}", lab["environment"]["JUPYTER_TOKEN"])

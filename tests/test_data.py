@@ -89,3 +89,49 @@ def test_split_is_seeded_and_warns_when_small():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         data.train_eval_split(sft, 0.1)
+
+
+@pytest.mark.parametrize(("encoding", "problem"), [
+    ("latin-1", r"line 2: not valid UTF-8 \(byte 0xe9 at byte 47 of the line\); save the file as UTF-8"),
+    ("utf-16", r"line 1: not valid UTF-8 \(it starts with a UTF-16 byte-order mark\)"),
+])
+def test_file_not_in_utf8_names_file_and_line(tmp_path, encoding, problem):
+    path = tmp_path / "sft.jsonl"
+    rows = [GOOD_SFT, {"messages": [{"role": "user", "content": "Café?"}, {"role": "assistant", "content": "Oui."}]}]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding=encoding)
+    with pytest.raises(data.DatasetError, match=rf"^{tmp_path}/sft\.jsonl, {problem}"):
+        data.load_rows(path, "sft")
+
+
+def test_utf8_byte_order_mark_is_accepted(tmp_path):
+    path = tmp_path / "sft.jsonl"
+    path.write_text(json.dumps(GOOD_SFT) + "\n", encoding="utf-8-sig")
+    assert data.load_rows(path, "sft") == [GOOD_SFT]
+
+
+def test_deeply_nested_and_overlong_lines_are_refused(tmp_path, monkeypatch):
+    nested = write(tmp_path, [GOOD_SFT, "[" * 100_000 + "]" * 100_000 + "\n"])
+    with pytest.raises(data.DatasetError, match="line 2: JSON nested too deeply"):
+        data.load_rows(nested, "sft")
+    monkeypatch.setattr(data, "MAX_LINE_BYTES", 2**20)
+    long = write(tmp_path, [{"text": "t"}, {"text": "x" * 2**21}], name="long.jsonl")
+    with pytest.raises(data.DatasetError, match=r"long\.jsonl, line 2: longer than 1 MiB"):
+        data.load_rows(long, "corpus")
+
+
+def test_content_that_is_not_a_string_is_named(tmp_path):
+    path = write(tmp_path, [{"messages": [{"role": "user", "content": 42}, {"role": "assistant", "content": "a"}]}])
+    with pytest.raises(data.DatasetError, match=r"line 1: messages\[0\] \(role 'user'\) content must be a string, "
+                                                 "got int"):
+        data.load_rows(path, "sft")
+
+
+@pytest.mark.parametrize("label", [True, False])
+def test_one_sided_kto_labels_warn_about_the_loss(tmp_path, label):
+    rows = [{"prompt": f"q{i}", "completion": "a", "label": label} for i in range(3)]
+    with pytest.warns(data.OneSidedLabelsWarning, match=rf"all 3 rows have label {str(label).lower()}: KTO's loss "
+                                                        "then has only its (desirable|undesirable) term"):
+        data.load_rows(write(tmp_path, rows), "unpaired")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        data.load_rows(write(tmp_path, [*rows, {**rows[0], "label": not label}]), "unpaired")

@@ -62,3 +62,26 @@ def test_every_real_profile_fits_its_hardware(name, gated_ok):
             seq_len=p.max_seq_length, gradient_checkpointing=p.gradient_checkpointing).total
         needed = total / estimate.GIB
         assert needed <= 0.9 * p.memory_gb, f"{model_id} ({bits}-bit) needs {needed:.0f} GiB of {p.memory_gb}"
+
+
+@pytest.mark.parametrize(("settings", "problem"), [
+    ({"batch_size": -4}, "batch_size must be a positive integer, got -4"),
+    ({"batch_size": 0}, "batch_size must be a positive integer, got 0"),
+    ({"seq_len": 0}, "seq_len must be a positive integer, got 0"),
+    ({"lora_r": -16}, "lora_r must be a positive integer, got -16"),
+    ({"targets": []}, "no target modules: LoRA needs at least one"),
+])
+def test_impossible_settings_are_refused(settings, problem):
+    """Before, batch_size=-4 gave a total of -7.8 GiB and targets=[] meant all seven projections."""
+    with pytest.raises(ValueError, match=problem):
+        estimate.estimate_training(estimate.SHAPES["meta-llama/Llama-3.1-8B-Instruct"], **settings)
+
+
+def test_impossible_shapes_are_refused():
+    shape = estimate.SHAPES["meta-llama/Llama-3.1-8B-Instruct"]
+    with pytest.raises(ValueError, match="tiny: num_heads must be a positive integer, got 0"):
+        estimate.ModelShape("tiny", 100, 64, 128, 2, 0, 1)
+    with pytest.raises(ValueError, match="no target modules"):
+        estimate.lora_parameters(shape, 8, [])
+    assert estimate.lora_parameters(shape, 8, list(shape.linear_shapes())) == \
+        estimate.estimate_training(shape, lora_r=8).trainable // 4  # None: all seven, in both

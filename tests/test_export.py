@@ -4,6 +4,7 @@ llama.cpp* (tokens, logits, greedy output, a chat that stops); failures are clea
 import importlib.metadata
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,46 @@ def test_interrupted_export_leaves_no_file(tmp_path, exported, monkeypatch):
     monkeypatch.setattr(export.subprocess, "run", interrupted)
     with pytest.raises(KeyboardInterrupt):
         export.convert(exported["merged"], tmp_path / "model.gguf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_output_path_with_braces_is_refused(tmp_path):
+    """The converter fills in {ftype} itself: it wrote elsewhere and left a 0-byte 'GGUF' reported as a success."""
+    with pytest.raises(ValueError, match=r"no \{ or \} in the output path: .* such as \{ftype\} itself"):
+        export.convert(toy.model_dir(), tmp_path / "model-{ftype}.gguf")
+    assert list(tmp_path.iterdir()) == []
+
+
+def stub_converter(monkeypatch, writes: bytes) -> list:
+    """Replace the converter's run by one that writes ``writes`` and succeeds; returns its calls."""
+    calls = []
+
+    def run(command, **kwargs):
+        calls.append((command, kwargs["env"]))
+        Path(command[command.index("--outfile") + 1]).write_bytes(writes)
+        return subprocess.CompletedProcess(command, 0, "", "INFO: Model successfully exported")
+
+    monkeypatch.setattr(export.subprocess, "run", run)
+    return calls
+
+
+def test_converter_runs_offline_without_the_token_on_absolute_paths(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_not_for_the_converter")
+    monkeypatch.setenv("HUGGING_FACE_HUB_TOKEN", "hf_not_for_the_converter")
+    calls = stub_converter(monkeypatch, b"GGUF\x03\x00\x00\x00")
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(toy.model_dir(), tmp_path / "-m")  # a folder named like an option
+    assert export.convert(Path("-m"), Path("out.gguf")).read_bytes().startswith(b"GGUF")
+    ((command, env),) = calls
+    assert command[3] == str(tmp_path / "-m") and Path(command[5]).is_absolute()
+    assert env["HF_HUB_OFFLINE"] == "1" and "HF_TOKEN" not in env and "HUGGING_FACE_HUB_TOKEN" not in env
+
+
+@pytest.mark.parametrize(("writes", "problem"), [(b"", "an empty file"), (b"<html>", "no GGUF file")])
+def test_converter_output_that_is_not_gguf_is_an_error(tmp_path, monkeypatch, writes, problem):
+    stub_converter(monkeypatch, writes)
+    with pytest.raises(export.ExportError, match=f"reported success but wrote {problem}:\nINFO: Model successfully"):
+        export.convert(toy.model_dir(), tmp_path / "model.gguf")
     assert list(tmp_path.iterdir()) == []
 
 

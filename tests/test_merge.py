@@ -118,3 +118,76 @@ def test_merge_math_by_hand(tmp_path, adapter):
     streamed = merge.streaming_merge(toy.model_dir(), adapter, tmp_path / "merged")
     base = merge.tensors(toy.model_dir())[name]
     assert torch.allclose(merge.tensors(streamed)[name], base + scaling * lora_b @ lora_a, atol=1e-6)
+
+
+def lora_adapter(path, **settings):
+    """A fresh LoRA adapter on the toy model (random B, so that merging it changes the weights)."""
+    model = AutoModelForCausalLM.from_pretrained(toy.model_dir())
+    config = LoraConfig(**{"r": 4, "lora_alpha": 8, "target_modules": ["q_proj"], "init_lora_weights": False,
+                           **settings})
+    get_peft_model(model, config).save_pretrained(path)
+    return path
+
+
+@pytest.mark.parametrize(("settings", "named"), [
+    ({"modules_to_save": ["lm_head"]}, r"modules_to_save \(whole modules trained and saved with the adapter\)"),
+    ({"target_modules": ["q_proj", "embed_tokens"]},
+     r"leave out: \[.*'base_model\.model\.model\.embed_tokens\.lora_embedding_A'"),
+    ({"trainable_token_indices": [4, 5]}, r"trainable_token_indices \(retrained token embeddings\)"),
+    ({"lora_bias": True}, r"lora_bias \(a trained bias\)"),
+], ids=["modules_to_save", "lora_embedding", "trainable_token_indices", "lora_bias"])
+def test_adapter_parts_the_streaming_merge_would_drop_are_refused(tmp_path, settings, named):
+    """Before, these merged 'successfully' and differed from PEFT's merge by up to 27 (max abs)."""
+    adapter = lora_adapter(tmp_path / "adapter", **settings)
+    with pytest.raises(merge.UnsupportedAdapterError, match=f"{named}.*use merge.peft_merge for this adapter"):
+        merge.streaming_merge(toy.model_dir(), adapter, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adapter"]
+
+
+def test_peft_merge_applies_modules_to_save(tmp_path):
+    adapter = lora_adapter(tmp_path / "adapter", modules_to_save=["lm_head"])
+    with torch.no_grad():  # a trained head: make the saved copy differ from the base's
+        saved = load_file(adapter / "adapter_model.safetensors")
+        head = next(name for name in saved if "lm_head" in name)
+        save_file({**saved, head: saved[head] + 1.0}, adapter / "adapter_model.safetensors")
+    merged = merge.peft_merge(toy.model_dir(), adapter, tmp_path / "merged")
+    base = merge.tensors(toy.model_dir())["lm_head.weight"]
+    assert torch.allclose(merge.tensors(merged)["lm_head.weight"], base + 1.0)
+
+
+def edited_config(adapter, tmp_path, edit):
+    copy = tmp_path / "edited"
+    shutil.copytree(adapter, copy)
+    text = (copy / "adapter_config.json").read_text()
+    (copy / "adapter_config.json").write_text(edit(text) if callable(edit) else json.dumps(json.loads(text) | edit))
+    return copy
+
+
+@pytest.mark.parametrize(("edit", "problem"), [
+    (lambda text: text[:-2], r"adapter_config\.json: not valid JSON \("),
+    (lambda text: json.dumps({k: v for k, v in json.loads(text).items() if k != "lora_alpha"}),
+     r"adapter_config\.json: field 'lora_alpha' must be a positive number, got None"),
+    ({"r": 0}, r"adapter_config\.json: field 'r' must be a positive integer \(the LoRA rank\), got 0"),
+    ({"fan_in_fan_out": True}, r"fan_in_fan_out \(transposed weights\)"),
+], ids=["bad-json", "no-alpha", "r=0", "fan_in_fan_out"])
+def test_bad_adapter_config_is_named(tmp_path, adapter, edit, problem):
+    broken = edited_config(adapter, tmp_path, edit)
+    with pytest.raises(ValueError, match=problem):
+        merge.streaming_merge(toy.model_dir(), broken, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("code", ["auto_map", "py"])
+def test_model_folder_with_code_is_refused(tmp_path, adapter, code):
+    """A tokenizer_config.json auto_map pointing at a local .py ran it in llama.cpp's converter (trust_remote_code)."""
+    folder = tmp_path / "model"
+    shutil.copytree(toy.model_dir(), folder)
+    (folder / "tokenization_evil.py").write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    if code == "auto_map":
+        config = json.loads((folder / "tokenizer_config.json").read_text())
+        config["auto_map"] = {"AutoTokenizer": ["tokenization_evil.EvilTokenizer", None]}
+        (folder / "tokenizer_config.json").write_text(json.dumps(config))
+        (folder / "tokenization_evil.py").rename(folder / "elsewhere.txt")  # auto_map alone is enough
+    with pytest.raises(ValueError, match="holds code that loading it would run .*never runs code from a model folder"):
+        merge.streaming_merge(folder, adapter, tmp_path / "out")
+    assert not (tmp_path / "ran").exists() and not (tmp_path / "out").exists()

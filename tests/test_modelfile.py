@@ -1,7 +1,9 @@
 """ftlab.modelfile: the Ollama Modelfile's Go TEMPLATE renders conversations exactly as the HF chat template does."""
 
 import copy
+import os
 import re
+import subprocess
 
 import pytest
 from gotemplate import render
@@ -62,7 +64,7 @@ def test_template_renders_like_hf(toy_tokenizer, family):
 def test_modelfile_directives(toy_tokenizer):
     text = modelfile.modelfile_text("toy-Q4_K_M.gguf", toy_tokenizer, context_length=512)
     lines = text.splitlines()
-    assert lines[0] == "FROM ./toy-Q4_K_M.gguf"
+    assert lines[0] == 'FROM "./toy-Q4_K_M.gguf"'
     assert 'PARAMETER stop "</s>"' in lines  # EOS: without it generation runs on to the length limit
     assert "PARAMETER num_ctx 512" in lines
     chatml = with_template(toy_tokenizer, CHATML, ["<|im_start|>", "<|im_end|>"])
@@ -87,7 +89,51 @@ def test_untranslatable_template_is_refused(toy_tokenizer):
 def test_write_modelfile_never_overwrites(tmp_path, toy_tokenizer):
     gguf = tmp_path / "toy.gguf"
     path = modelfile.write_modelfile(gguf, toy_tokenizer)
-    assert path.read_text().startswith("FROM ./toy.gguf")
+    assert path.read_text().startswith('FROM "./toy.gguf"')
     with pytest.raises(FileExistsError, match="already exists"):
         modelfile.write_modelfile(gguf, toy_tokenizer)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Modelfile"]
+
+
+def ollama_reads(line: str) -> str:
+    """The value Ollama's Modelfile parser (parser/parser.go, ParseFile and unquote) takes from a one-line command:
+    the rest of the line after the command (and a parameter's name), unprintable characters dropped, trimmed, one
+    pair of quotes or triple quotes stripped; no escape sequence is decoded."""
+    command, _, rest = line.partition(" ")
+    if command == "PARAMETER":
+        rest = rest.partition(" ")[2]
+    value = "".join(c for c in rest if c.isprintable()).strip()
+    for quote in ('"""', '"'):
+        if value.startswith(quote):
+            assert len(value) >= 2 * len(quote) and value.endswith(quote), f"Ollama reads on past: {line}"
+            return value[len(quote):-len(quote)]
+    return value
+
+
+def test_non_ascii_stop_token_and_spaced_file_name_read_back_as_written(tmp_path, toy_tokenizer):
+    """json.dumps wrote \\uff5c escapes, which Ollama keeps as typed: the model never stopped."""
+    end = "<\uff5cend\u2581of\u2581sentence\uff5c>"  # DeepSeek's end-of-turn token
+    template = ("{% for m in messages %}<\uff5c{{ m['role'] }}\uff5c>{{ m['content'] }}" + end + "{% endfor %}"
+                "{% if add_generation_prompt %}<\uff5cassistant\uff5c>{% endif %}")
+    tokenizer = with_template(toy_tokenizer, template, [end])
+    path = modelfile.write_modelfile(tmp_path / "my model.gguf", tokenizer)
+    lines = path.read_bytes().decode("utf-8").splitlines()
+    assert ollama_reads(lines[0]) == "./my model.gguf"
+    assert end in [ollama_reads(line) for line in lines if line.startswith("PARAMETER stop ")]
+
+
+def test_ollama_commands_pass_folder_and_question_as_text(tmp_path):
+    folder = tmp_path / "my models"
+    folder.mkdir()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "ollama").write_text('#!/bin/sh\nprintf "%s|" "$PWD" "$@"; echo\n')
+    (bin_dir / "ollama").chmod(0o755)
+    question = "What does the zarp eat? $(touch pwned) `touch pwned` \"it's\""
+    commands = modelfile.ollama_commands("ftlab-toy", folder / "Modelfile", question)
+    result = subprocess.run(["bash", "-c", " && ".join(commands)], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"{folder}|create|ftlab-toy|-f|Modelfile|",
+                                          f"{folder}|run|ftlab-toy|{question}|"]
+    assert not list(tmp_path.rglob("pwned"))

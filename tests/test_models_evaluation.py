@@ -1,5 +1,7 @@
 """ftlab.models and ftlab.evaluation: refuse non-causal models; the course metric scores what it claims."""
 
+import os
+
 import pytest
 from transformers import BertConfig, LlamaConfig, T5Config
 
@@ -42,3 +44,14 @@ def test_answer_accuracy_metric(reply, answer, subject, correct):
 def test_unknown_metric_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown course metric 'bleu'.*answer_accuracy"):
         evaluation.load_metric("bleu")
+
+
+def test_metric_scripts_outside_the_package_are_never_loaded(tmp_path):
+    script = tmp_path / "evil" / "evil.py"
+    script.parent.mkdir()
+    script.write_text(f"open({str(tmp_path / 'ran')!r}, 'w').close()\n")
+    relative = os.path.relpath(script.parent, evaluation.METRICS_DIR)
+    for name in (relative, str(script.parent), "answer_accuracy/../answer_accuracy"):
+        with pytest.raises(ValueError, match="unknown course metric"):
+            evaluation.load_metric(name)
+    assert not (tmp_path / "ran").exists()

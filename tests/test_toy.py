@@ -1,6 +1,7 @@
 """ftlab.toy: deterministic, cached, atomic, and convertible by llama.cpp's own converter."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -40,6 +41,50 @@ def test_interrupted_build_leaves_nothing_that_looks_finished(tmp_path, monkeypa
     with pytest.raises(KeyboardInterrupt):
         toy.model_dir(SMALL, root=tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+# Two notebooks opening at once on a fresh cache both build the toy model. The build is stubbed so that both finish
+# together; then each reads the result for a second, as a notebook that has been handed the directory would.
+BUILDER = """
+import sys, time
+from pathlib import Path
+from ftlab import toy
+
+root, me, other = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+
+
+def slow_build(out_dir, spec):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "config.json").write_text(me)
+    (out_dir / "toy_build.json").write_text("{}")
+    (root / f"{me}-{spec.seed}").touch()
+    give_up = time.monotonic() + 60
+    while not (root / f"{other}-{spec.seed}").exists():
+        assert time.monotonic() < give_up, "the other process never got here"
+        time.sleep(0.0005)
+    return out_dir
+
+
+toy.build = slow_build
+for seed in range(3):
+    final = toy.model_dir(toy.ToySpec(seed=seed), root=root / "cache")
+    end = time.monotonic() + 0.5
+    while time.monotonic() < end:
+        (final / "config.json").read_text()
+    print((final / "config.json").read_text())
+"""
+
+
+def test_two_processes_building_the_cache_at_once(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(toy.__file__).resolve().parents[1])}
+    runs = [subprocess.Popen([sys.executable, "-c", BUILDER, str(tmp_path), me, other], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for me, other in (("a", "b"), ("b", "a"))]
+    results = [run.communicate(timeout=300) for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], "\n".join(stderr[-1500:] for _, stderr in results)
+    assert results[0][0] == results[1][0]  # both use the build that finished first
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == \
+        sorted(toy.cache_key(toy.ToySpec(seed=seed)) for seed in range(3))  # and no staging is left
 
 
 def test_tokenizer_is_llama2_style_with_chat_template():

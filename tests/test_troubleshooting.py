@@ -1,12 +1,14 @@
 """TROUBLESHOOTING.md quotes real messages: reproduce each on the toy profile and check the page still matches."""
 
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from transformers import AutoTokenizer
 
-from ftlab import data, export, profiles, toy
+from ftlab import data, export, merge, profiles, toy
 
 PAGE = (Path(__file__).resolve().parents[1] / "TROUBLESHOOTING.md").read_text(encoding="utf-8")
 HEADINGS = re.findall(r"^## (.+)$", PAGE, flags=re.M)
@@ -93,3 +95,66 @@ def test_bitsandbytes_cpu_block_message(tmp_path):
     with pytest.raises(RuntimeError) as error, torch.no_grad():
         model(torch.tensor([[1, 2, 3]]))
     assert heading_for(str(error.value)) == "RuntimeError: shape '[128, 5]' is invalid for input of size 704"
+
+
+def quoted(message: str) -> str:
+    """The section heading that quotes ``message``, its varying parts (paths, names) written … and numbers N."""
+    for heading in HEADINGS:
+        quote = heading.split(": ", 1)[-1]
+        pattern = ".+".join(re.escape(part) for part in quote.split("…"))
+        if re.match(re.sub(r"(?<= )N(?=\\?[ :])", r"\\d+", pattern), message):
+            return heading
+    pytest.fail(f"no TROUBLESHOOTING.md section quotes: {message[:150]}")
+
+
+def test_non_utf8_dataset_message(tmp_path):
+    path = tmp_path / "my_pairs.jsonl"
+    path.write_text('{"prompt": "Café?", "chosen": "Oui.", "rejected": "Non."}\n', encoding="latin-1")
+    with pytest.raises(data.DatasetError) as error:
+        data.load_rows(path, "preference")
+    assert quoted(str(error.value)).startswith("ftlab.data.DatasetError: ")
+
+
+def test_one_sided_kto_labels_message(tmp_path):
+    for label, quote in ((True, "OneSidedLabelsWarning: "), (False, "Or `label false: KTO's loss then has only its")):
+        path = tmp_path / f"my_feedback_{label}.jsonl"
+        path.write_text("".join(f'{{"prompt": "q{i}", "completion": "a", "label": {str(label).lower()}}}\n'
+                                for i in range(3)))
+        with pytest.warns(data.OneSidedLabelsWarning) as caught:
+            data.load_rows(path, "unpaired")
+        message = str(caught[0].message)
+        if label:
+            assert quoted(message).startswith(quote)
+        else:
+            assert quote in PAGE and quote.split("`")[1] in message
+
+
+def test_streaming_merge_refusal_message(tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(toy.model_dir())
+    get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"], modules_to_save=["lm_head"])).save_pretrained(
+        tmp_path / "adapter")
+    with pytest.raises(merge.UnsupportedAdapterError) as error:
+        merge.streaming_merge(toy.model_dir(), tmp_path / "adapter", tmp_path / "merged")
+    assert quoted(str(error.value)).startswith("ftlab.merge.UnsupportedAdapterError: ")
+
+
+def test_model_folder_with_code_message(tmp_path):
+    shutil.copytree(toy.model_dir(), tmp_path / "model")
+    (tmp_path / "model" / "modeling_custom.py").write_text("")
+    with pytest.raises(ValueError) as error:
+        export.convert(tmp_path / "model", tmp_path / "model.gguf")
+    assert quoted(str(error.value)).startswith("ValueError: ")
+
+
+def test_converter_output_not_gguf_message(tmp_path, monkeypatch):
+    monkeypatch.setattr(export.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, 0, "", ""))
+    with pytest.raises(export.ExportError) as error:  # the converter wrote elsewhere: the staged file stays empty
+        export.convert(toy.model_dir(), tmp_path / "model.gguf")
+    assert quoted(str(error.value)).startswith("ftlab.export.ExportError: converting")
+    with pytest.raises(ValueError) as error:
+        export.convert(toy.model_dir(), tmp_path / "model-{ftype}.gguf")
+    assert "(`ValueError: …: no { or } in the output path`)" in PAGE and "no { or } in the output path" in str(
+        error.value)

@@ -1,26 +1,30 @@
 """Load and validate the course datasets; every malformed row gets one error naming file, line and problem.
 
+Files are UTF-8 (a byte-order mark is allowed), one JSON object per line of at most ``MAX_LINE_BYTES``.
+
 Formats (one JSON object per line):
 - ``corpus``: ``{"text": str}``
 - ``sft``: ``{"messages": [{"role", "content"}, ...]}`` — optional system message, then user/assistant
   turns alternating, ending with the assistant.
 - ``preference``: ``{"prompt", "chosen", "rejected"}`` — strings, or message lists (prompt ends with a
   user turn; chosen/rejected are one assistant message). Chosen must differ from rejected.
-- ``unpaired``: ``{"prompt", "completion", "label": bool}`` (KTO's thumbs up/down).
+- ``unpaired``: ``{"prompt", "completion", "label": bool}`` (KTO's thumbs up/down; a warning if all labels agree).
 - ``eval``: ``{"question": str, "answer": str, ...}``.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import datasets
 from ftlab.paths import DATASETS_DIR
 
 MIN_TRAIN_EXAMPLES = 100
+MAX_LINE_BYTES = 16 * 2**20  # one row; a longer line is not a training example, and would be read whole
 
 # The course's datasets are small and every trainer maps them several times: a progress bar per map is noise in a
 # notebook, and each is a dozen widget messages (past ~1000 messages in one cell, nbval loses the cell's end).
@@ -29,6 +33,10 @@ datasets.disable_progress_bars()
 
 class DatasetError(ValueError):
     """A dataset file or row is malformed; the message names file, line and problem."""
+
+
+class OneSidedLabelsWarning(UserWarning):
+    """A KTO set whose labels are all true or all false: the loss has only one side."""
 
 
 class SmallDatasetWarning(UserWarning):
@@ -56,7 +64,9 @@ def _messages(value: object, key: str, *, first: str, last: str | None) -> list[
         if not isinstance(message, dict) or not {"role", "content"} <= set(message):
             raise ValueError(f"{where} must be an object with 'role' and 'content'")
         role, content = message["role"], message["content"]
-        if not isinstance(content, str) or not content.strip():
+        if not isinstance(content, str):
+            raise ValueError(f"{where} (role '{role}') content must be a string, got {type(content).__name__}")
+        if not content.strip():
             raise ValueError(f"{where} (role '{role}') has empty content")
         if i == 0 and role == "system" and first == "user":
             continue
@@ -114,32 +124,74 @@ CHECKS: dict[str, Callable[[dict], None]] = {
 }
 
 
+def _lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Each line of ``path`` with its number, decoded as UTF-8 (a byte-order mark at the start is allowed)."""
+    with path.open("rb") as handle:
+        for lineno in itertools.count(1):
+            raw = handle.readline(MAX_LINE_BYTES + 1)  # never more than that in memory, whatever the file holds
+            if not raw:
+                return
+            if len(raw) > MAX_LINE_BYTES:
+                raise DatasetError(f"{path}, line {lineno}: longer than {MAX_LINE_BYTES // 2**20} MiB; a dataset "
+                                   "file holds one JSON object per line")
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                where = f"byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line"
+                if lineno == 1 and raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+                    where = "it starts with a UTF-16 byte-order mark"
+                raise DatasetError(f"{path}, line {lineno}: not valid UTF-8 ({where}); save the file as UTF-8") \
+                    from None
+            yield lineno, line
+
+
 def load_rows(path: str | Path, kind: str) -> list[dict]:
-    """Read a JSONL file and validate every row as ``kind``; raise :class:`DatasetError` on the first bad one."""
+    """Read a JSONL file and validate every row as ``kind``; raise :class:`DatasetError` on the first bad one.
+
+    For ``unpaired`` (KTO) data, warn (:class:`OneSidedLabelsWarning`) when every label is the same.
+    """
     if kind not in CHECKS:
         raise ValueError(f"unknown dataset kind {kind!r}; choose one of {sorted(CHECKS)}")
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such file")
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DatasetError(f"{path}, line {lineno}: bad JSON ({exc.msg} at column {exc.colno})") from None
-            try:
-                if not isinstance(row, dict):
-                    raise ValueError(f"expected a JSON object, got {type(row).__name__}")
-                CHECKS[kind](row)
-            except ValueError as exc:
-                raise DatasetError(f"{path}, line {lineno}: {exc}") from None
-            rows.append(row)
+    for lineno, line in _lines(path):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DatasetError(f"{path}, line {lineno}: bad JSON ({exc.msg} at column {exc.colno})") from None
+        except RecursionError:
+            raise DatasetError(f"{path}, line {lineno}: JSON nested too deeply to be a dataset row") from None
+        try:
+            if not isinstance(row, dict):
+                raise ValueError(f"expected a JSON object, got {type(row).__name__}")
+            CHECKS[kind](row)
+        except ValueError as exc:
+            raise DatasetError(f"{path}, line {lineno}: {exc}") from None
+        rows.append(row)
     if not rows:
         raise DatasetError(f"{path}: no rows")
+    if kind == "unpaired":
+        _warn_if_one_sided(path, [row["label"] for row in rows])
     return rows
+
+
+def _warn_if_one_sided(path: Path, labels: list[bool]) -> None:
+    if all(labels):
+        effect = ("KTO's loss then has only its desirable term: it raises these answers' likelihood against the "
+                  "reference point z0 (much like SFT) and pushes nothing down, so it learns nothing about what to "
+                  "avoid; add undesirable answers (label false)")
+    elif not any(labels):
+        effect = ("KTO's loss then has only its undesirable term: it pushes these answers' likelihood below the "
+                  "reference point z0 and shows nothing to say instead, so the likelihood of good answers can fall "
+                  "with them; add desirable answers (label true)")
+    else:
+        return
+    warnings.warn(f"{path}: all {len(labels)} rows have label {str(labels[0]).lower()}: {effect}",
+                  OneSidedLabelsWarning, stacklevel=3)
 
 
 def load_dataset(path: str | Path, kind: str) -> datasets.Dataset:

@@ -43,6 +43,10 @@ class ModelShape:
     num_kv_heads: int
     tie_embeddings: bool = False
 
+    def __post_init__(self) -> None:
+        for field in ("vocab_size", "hidden_size", "intermediate_size", "num_layers", "num_heads", "num_kv_heads"):
+            _check_positive(f"{self.name}: {field}", getattr(self, field))
+
     @property
     def kv_dim(self) -> int:
         """Output width of k_proj and v_proj (grouped-query attention shares heads)."""
@@ -74,6 +78,11 @@ class ModelShape:
                    bool(getattr(config, "tie_word_embeddings", False)))
 
 
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
 # Published configs (config.json on the Hub); sizes only, no download needed.
 SHAPES = {shape.name: shape for shape in [
     ModelShape("meta-llama/Llama-3.2-3B-Instruct", 128256, 3072, 8192, 28, 24, 8, tie_embeddings=True),
@@ -87,6 +96,9 @@ SHAPES = {shape.name: shape for shape in [
 
 def lora_parameters(shape: ModelShape, r: int, targets: list[str]) -> int:
     """Trainable LoRA parameters: r × (in + out) per targeted projection per layer."""
+    _check_positive("lora_r", r)
+    if not targets:
+        raise ValueError("no target modules: LoRA needs at least one (None in estimate_training means all seven)")
     unknown = set(targets) - set(shape.linear_shapes())
     if unknown:
         raise ValueError(f"unknown target modules {sorted(unknown)}; choose from {sorted(shape.linear_shapes())}")
@@ -138,8 +150,11 @@ def estimate_training(shape: ModelShape, *, weight_bits: int = 16, lora_r: int |
     """Estimate the peak memory of training ``shape``.
 
     ``weight_bits``: 32, 16 (bf16/fp16) or 4 (QLoRA's NF4; embeddings, norms and LM head stay 16-bit).
-    ``lora_r=None`` means full fine-tuning (gradients and AdamW state for every weight).
+    ``lora_r=None`` means full fine-tuning (gradients and AdamW state for every weight); ``targets=None`` means
+    LoRA on all seven projections.
     """
+    _check_positive("batch_size", batch_size)
+    _check_positive("seq_len", seq_len)
     if weight_bits not in (32, 16, 4):
         raise ValueError(f"weight_bits must be 32, 16 or 4, got {weight_bits}")
     if weight_bits == 4 and lora_r is None:
@@ -150,7 +165,7 @@ def estimate_training(shape: ModelShape, *, weight_bits: int = 16, lora_r: int |
         weights = int(shape.linear_parameters * QUANT_4BIT_BYTES) + other * compute_bytes
     else:
         weights = shape.parameters * weight_bits // 8
-    targets = targets or list(shape.linear_shapes())
+    targets = list(shape.linear_shapes()) if targets is None else targets
     if lora_r is None:  # gradients and AdamW state in the weights' own dtype
         trainable_params, trainable, state_bytes = shape.parameters, 0, weight_bits // 8
     else:  # PEFT keeps adapters, their gradients and AdamW state in float32

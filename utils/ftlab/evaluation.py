@@ -17,11 +17,11 @@ METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 
 
 def load_metric(name: str = "answer_accuracy") -> evaluate.EvaluationModule:
-    """One of the course's metrics, loaded from the package (no hub access)."""
-    path = METRICS_DIR / name
-    if not path.is_dir():
-        raise ValueError(f"unknown course metric {name!r}; available: {sorted(p.name for p in METRICS_DIR.iterdir())}")
-    return evaluate.load(str(path))
+    """One of the course's metrics, by its name alone, loaded from the package (no hub access, no other path)."""
+    known = sorted(script.parent.name for script in METRICS_DIR.glob("*/*.py") if script.stem == script.parent.name)
+    if name not in known:
+        raise ValueError(f"unknown course metric {name!r}; available: {known}")
+    return evaluate.load(str(METRICS_DIR / name))
 
 
 @dataclass

@@ -44,15 +44,33 @@ def converter() -> list[str]:
 
 
 def convert(model_dir: str | Path, out_file: str | Path, outtype: str = "f16") -> Path:
-    """Convert a Hugging Face model directory to one GGUF file (``outtype``: f32, f16, bf16 or q8_0)."""
-    model_dir = check_model_dir(model_dir)
-    with staged_file(out_file) as staging:
+    """Convert a Hugging Face model directory to one GGUF file (``outtype``: f32, f16, bf16 or q8_0).
+
+    The converter runs offline and without the Hub token (it loads some tokenizers with ``trust_remote_code``;
+    ``check_model_dir`` refuses folders with code). Its output must be a GGUF file, or nothing is written.
+    """
+    model_dir = check_model_dir(model_dir).resolve()  # absolute: a name such as "-m" is never read as an option
+    target = Path(out_file).resolve()
+    if "{" in str(target) or "}" in str(target):
+        raise ValueError(f"{target}: no {{ or }} in the output path: llama.cpp's converter fills in names such "
+                         "as {ftype} itself and would write somewhere else")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
+    with staged_file(target) as staging:
         result = subprocess.run([*converter(), str(model_dir), "--outfile", str(staging), "--outtype", outtype],
-                                capture_output=True, text=True, check=False)
+                                capture_output=True, text=True, check=False, env=env | {"HF_HUB_OFFLINE": "1"})
+        last = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
         if result.returncode != 0:
-            last = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
             raise ExportError(f"converting {model_dir} failed (exit {result.returncode}):\n{last}")
+        _check_gguf(staging, f"converting {model_dir}", last)
     return Path(out_file)
+
+
+def _check_gguf(path: Path, step: str, output: str = "") -> None:
+    with path.open("rb") as handle:
+        magic = handle.read(4)
+    if magic != b"GGUF":
+        raise ExportError(f"{step} reported success but wrote {'an empty file' if not magic else 'no GGUF file'}"
+                          + (f":\n{output}" if output else ""))
 
 
 def quantize(source: str | Path, out_file: str | Path, kind: str = "Q4_K_M") -> Path:
@@ -70,6 +88,7 @@ def quantize(source: str | Path, out_file: str | Path, kind: str = "Q4_K_M") -> 
         status = llama_cpp.llama_model_quantize(str(source).encode(), str(staging).encode(), ctypes.byref(params))
         if status != 0:
             raise ExportError(f"llama.cpp could not quantize {source} to {kind} (status {status})")
+        _check_gguf(staging, f"quantizing {source} to {kind}")
     return Path(out_file)
 
 

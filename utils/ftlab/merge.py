@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 import struct
 from collections.abc import Callable
@@ -34,11 +35,30 @@ class AdapterMismatchError(ValueError):
     """The adapter was trained for a different base model (names or shapes do not match)."""
 
 
+class UnsupportedAdapterError(ValueError):
+    """The adapter holds more than plain LoRA pairs; the streaming merge would drop it, PEFT's merge applies it."""
+
+
+# adapter_config.json settings that mean more than (alpha / r) · B @ A added to each targeted weight
+UNSUPPORTED = {"modules_to_save": "whole modules trained and saved with the adapter",
+               "trainable_token_indices": "retrained token embeddings", "fan_in_fan_out": "transposed weights",
+               "lora_bias": "a trained bias", "use_dora": "DoRA", "rank_pattern": "a rank per module",
+               "alpha_pattern": "an alpha per module", "target_parameters": "LoRA on bare parameters"}
+_LORA_KEY = re.compile(r"base_model\.model\.(?P<module>.+)\.lora_(?P<part>[AB])\.weight")
+
+
 def check_model_dir(model_dir: str | Path) -> Path:
-    """A directory with a causal-LM config, safetensors weights and tokenizer files, or one clear error."""
+    """A directory with a causal-LM config, safetensors weights and tokenizer files, and no code that loading it
+    would run (``auto_map``, ``*.py``), or one clear error."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir}: no config.json — not a Hugging Face model directory")
+    code = [p.name for p in sorted(model_dir.glob("*.py"))] + \
+        [f"auto_map in {p.name}" for p in sorted(model_dir.glob("*.json")) if "auto_map" in _json_object(p)]
+    if code:
+        raise ValueError(f"{model_dir}: holds code that loading it would run ({', '.join(code)}); the course never "
+                         "runs code from a model folder (trust_remote_code): use a model that transformers supports "
+                         "without it")
     check_causal_lm(AutoConfig.from_pretrained(model_dir), str(model_dir))
     if not list(model_dir.glob("*.safetensors")):
         raise FileNotFoundError(f"{model_dir}: no *.safetensors weights")
@@ -48,28 +68,60 @@ def check_model_dir(model_dir: str | Path) -> Path:
     return model_dir
 
 
-def read_adapter(adapter_dir: str | Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
-    """The adapter's (A, B) pair per base weight name, and its scaling alpha / r."""
+def _json_object(path: Path) -> dict:
+    """A JSON file's top-level object; {} if it is something else or not JSON (then it cannot map to code)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def adapter_config(adapter_dir: str | Path) -> dict:
+    """A LoRA adapter's ``adapter_config.json``, with a positive integer ``r`` and a positive ``lora_alpha``."""
     adapter_dir = Path(adapter_dir)
     config_path, weights_path = adapter_dir / "adapter_config.json", adapter_dir / "adapter_model.safetensors"
     if not config_path.is_file() or not weights_path.is_file():
         raise FileNotFoundError(f"{adapter_dir}: no adapter_config.json / adapter_model.safetensors — not a PEFT "
                                 "LoRA adapter directory")
-    config = json.loads(config_path.read_text())
-    if config.get("peft_type", "LORA") != "LORA" or config.get("use_dora") or config.get("rank_pattern") \
-            or config.get("alpha_pattern"):
-        raise ValueError(f"{adapter_dir}: only plain LoRA adapters (no DoRA, rank or alpha patterns) can be "
-                         "stream-merged; use the PEFT merge for this one")
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ValueError(f"{config_path}: not valid JSON ({error})") from None
+    if not isinstance(config, dict) or config.get("peft_type", "LORA") != "LORA":
+        raise ValueError(f"{config_path}: not a LoRA adapter's config (peft_type LORA)")
+    r, alpha = config.get("r"), config.get("lora_alpha")
+    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
+        raise ValueError(f"{config_path}: field 'r' must be a positive integer (the LoRA rank), got {r!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, int | float) or alpha <= 0:
+        raise ValueError(f"{config_path}: field 'lora_alpha' must be a positive number, got {alpha!r}")
+    return config
+
+
+def read_adapter(adapter_dir: str | Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
+    """The adapter's (A, B) pair per base weight name, and its scaling alpha / r.
+
+    Raises :class:`UnsupportedAdapterError` for anything besides those pairs (a setting in :data:`UNSUPPORTED`, or a
+    tensor that is not a ``lora_A``/``lora_B`` weight): the streaming merge would silently leave it out.
+    """
+    config = adapter_config(adapter_dir)
+    used = [f"{name} ({meaning})" for name, meaning in UNSUPPORTED.items() if config.get(name)]
+    if used:
+        raise UnsupportedAdapterError(f"{adapter_dir}: the adapter uses {', '.join(used)}; the streaming merge adds "
+                                      "only plain LoRA pairs: use merge.peft_merge for this adapter")
     scaling = config["lora_alpha"] / (config["r"] ** 0.5 if config.get("use_rslora") else config["r"])
     pairs: dict[str, dict[str, torch.Tensor]] = {}
-    with safe_open(weights_path, "pt") as handle:
-        for key in handle.keys():  # noqa: SIM118 - safe_open handles have no __iter__
-            for part in ("lora_A", "lora_B"):
-                marker = f".{part}.weight"
-                if key.endswith(marker):
-                    base_name = key.removeprefix("base_model.model.").removesuffix(marker) + ".weight"
-                    pairs.setdefault(base_name, {})[part] = handle.get_tensor(key)
-    return {name: (p["lora_A"], p["lora_B"]) for name, p in pairs.items()}, scaling
+    with safe_open(Path(adapter_dir) / "adapter_model.safetensors", "pt") as handle:
+        keys = list(handle.keys())
+        for key in keys:
+            if match := _LORA_KEY.fullmatch(key):
+                pairs.setdefault(f"{match['module']}.weight", {})[match["part"]] = handle.get_tensor(key)
+    other = [key for key in keys if not _LORA_KEY.fullmatch(key)]
+    other += [f"{name} (lora_{'B' if 'A' in pair else 'A'} missing)" for name, pair in pairs.items() if len(pair) < 2]
+    if other:
+        raise UnsupportedAdapterError(f"{adapter_dir}: tensors the streaming merge would leave out: {other[:3]}; "
+                                      "use merge.peft_merge for this adapter")
+    return {name: (pair["A"], pair["B"]) for name, pair in pairs.items()}, scaling
 
 
 def _shards(model_dir: Path) -> list[str]:
@@ -147,10 +199,11 @@ def streaming_merge(base_dir: str | Path, adapter_dir: str | Path, out_dir: str 
 def peft_merge(base_dir: str | Path, adapter_dir: str | Path, out_dir: str | Path) -> Path:
     """PEFT's ``merge_and_unload`` on the whole model in memory (the reference); returns ``out_dir``."""
     base_dir = check_model_dir(base_dir)
-    read_adapter(adapter_dir)  # the same validation as the streaming merge
+    adapter_config(adapter_dir)
     config = AutoConfig.from_pretrained(base_dir)
     with staged_dir(out_dir) as staging:
-        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=config.dtype or torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(base_dir, dtype=config.dtype or torch.float32,
+                                                     use_safetensors=True)
         try:
             merged = PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()
         except RuntimeError as error:  # PEFT reports shape mismatches while loading the adapter

@@ -8,7 +8,7 @@ into a Go template. ``tests/test_modelfile.py`` renders that Go template and che
 
 from __future__ import annotations
 
-import json
+import shlex
 from pathlib import Path
 
 from ftlab.files import staged_file
@@ -87,6 +87,17 @@ def stop_tokens(tokenizer, parts: dict[str, str]) -> list[str]:
     return stops
 
 
+def _quoted(value: str, what: str) -> str:
+    """``value`` as a one-line Modelfile string. Ollama's parser strips the quotes and decodes no escapes (``\\n``,
+    ``\\uXXXX`` stay as typed), so the characters are written as they are, in UTF-8. It drops unprintable
+    characters, ends the value at a newline, and reads three leading quotes as a multi-line string: such values
+    are refused."""
+    if not value.isprintable() or value.startswith('""'):
+        raise ModelfileError(f"{what} {value!r} cannot be written in a Modelfile: Ollama would read it differently "
+                             "(unprintable characters, a newline, or two leading quotes)")
+    return f'"{value}"'
+
+
 def modelfile_text(gguf_name: str, tokenizer, context_length: int = 4096, temperature: float = 0.7,
                    adds_bos: bool = False) -> str:
     """The Modelfile: FROM the GGUF file (next to it), TEMPLATE, one PARAMETER stop per stop token, defaults.
@@ -97,11 +108,13 @@ def modelfile_text(gguf_name: str, tokenizer, context_length: int = 4096, temper
     parts = template_parts(tokenizer)
     if adds_bos and parts["head"] == tokenizer.bos_token:
         parts["head"] = ""
-    lines = [f"FROM ./{gguf_name}", f'TEMPLATE """{go_template(parts)}"""']
-    lines += [f"PARAMETER stop {json.dumps(token)}" for token in stop_tokens(tokenizer, parts)]
+    template = go_template(parts)
+    if '"""' in template or not all(c.isprintable() or c in "\n\r\t" for c in template):
+        raise ModelfileError('the chat template contains """ (which ends a Modelfile string) or unprintable '
+                             "characters (which Ollama drops); write the Modelfile TEMPLATE by hand")
+    lines = [f"FROM {_quoted(f'./{gguf_name}', 'the GGUF file name')}", f'TEMPLATE """{template}"""']
+    lines += [f"PARAMETER stop {_quoted(token, 'the stop token')}" for token in stop_tokens(tokenizer, parts)]
     lines += [f"PARAMETER num_ctx {context_length}", f"PARAMETER temperature {temperature}"]
-    if '"""' in lines[1][len('TEMPLATE """'):-3]:
-        raise ModelfileError('the chat template contains """, which ends a Modelfile string')
     return "\n".join(lines) + "\n"
 
 
@@ -111,12 +124,14 @@ def write_modelfile(gguf_file: str | Path, tokenizer, context_length: int = 4096
     destination = gguf_file.with_name("Modelfile")
     text = modelfile_text(gguf_file.name, tokenizer, context_length, adds_bos=adds_bos)
     with staged_file(destination) as staging:
-        staging.write_text(text)
+        staging.write_text(text, encoding="utf-8")  # what Ollama reads, whatever the locale
     return destination
 
 
 def ollama_commands(model_name: str, modelfile: str | Path, question: str) -> list[str]:
-    """The commands that put the model into Ollama and ask it ``question``."""
+    """The shell commands that put the model into Ollama and ask it ``question`` (every argument quoted, so that
+    a space or ``$(...)`` in a folder or question is passed on as text)."""
     modelfile = Path(modelfile)
-    return [f"cd {modelfile.parent}", f"ollama create {model_name} -f {modelfile.name}",
-            f"ollama run {model_name} {json.dumps(question)}"]
+    name = shlex.quote(model_name)
+    return [f"cd {shlex.quote(str(modelfile.parent))}", f"ollama create {name} -f {shlex.quote(modelfile.name)}",
+            f"ollama run {name} {shlex.quote(question)}"]

@@ -13,10 +13,7 @@ import hashlib
 import io
 import json
 import math
-import os
 import random
-import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, GenerationConfig, LlamaConfig, LlamaForCausalLM
 
 from ftlab.data import load_rows
+from ftlab.files import staged_dir
 from ftlab.paths import DATASETS_DIR, cache_dir
 
 TOY_VERSION = 1  # bump when the build recipe changes; it is part of the cache key
@@ -148,9 +146,11 @@ def _pretrain(model: LlamaForCausalLM, tokenizer, spec: ToySpec) -> list[float]:
 
 
 def build(out_dir: str | Path, spec: ToySpec = ToySpec()) -> Path:
-    """Build the toy model into ``out_dir`` (which must not exist yet); returns the directory."""
+    """Build the toy model into ``out_dir`` (created if missing; it must be empty); returns the directory."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.iterdir()):
+        raise FileExistsError(f"{out_dir}: not empty; the toy model is built into an empty directory")
     torch.manual_seed(spec.seed)
     tokenizer = _train_tokenizer(spec, out_dir)
     config = LlamaConfig(
@@ -166,24 +166,20 @@ def build(out_dir: str | Path, spec: ToySpec = ToySpec()) -> Path:
         pad_token_id=tokenizer.pad_token_id, do_sample=False, max_new_tokens=32)
     model.save_pretrained(out_dir)
     (out_dir / "toy_build.json").write_text(json.dumps(
-        {"key": out_dir.name, "spec": asdict(spec), "parameters": model.num_parameters(),
+        {"key": cache_key(spec), "spec": asdict(spec), "parameters": model.num_parameters(),
          "pretrain_loss": losses}, indent=1))
     return out_dir
 
 
 def model_dir(spec: ToySpec = ToySpec(), root: str | Path | None = None) -> Path:
-    """The cached toy model's directory, building it first if needed (atomically: temp dir, then rename)."""
+    """The cached toy model's directory, building it first if needed (staged, then renamed into place).
+
+    An entry without ``toy_build.json`` (from an older, interrupted layout) is replaced. When two processes build
+    the same entry at once, the first to finish wins and the other uses it (``ftlab.files.staged_dir``).
+    """
     root = Path(root) if root is not None else cache_dir()
     final = root / cache_key(spec)
-    if (final / "toy_build.json").is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{final.name}-", dir=root))
-    try:
-        build(staging / "model", spec)
-        if final.exists():  # a half-written entry from an older, interrupted layout: replace it
-            shutil.rmtree(final)
-        os.replace(staging / "model", final)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    if not (final / "toy_build.json").is_file():
+        with staged_dir(final, replace=True) as staging:
+            build(staging, spec)
     return final
