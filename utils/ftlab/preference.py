@@ -209,27 +209,35 @@ def trainer_metrics(log_history: list[dict], keys: list[str]) -> dict[str, list[
 # ---------------------------------------------------------------------------------------------------------------
 
 @torch.no_grad()
-def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32,
-               average: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Log-probabilities of each pair's chosen and rejected answer under the chat template: summed over the
-    answer's tokens, or with ``average=True`` per token (the length-normalised score SimPO and ORPO use)."""
+def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """Log-probabilities of each pair's chosen and rejected answer under the chat template, in one pass: summed
+    over the answer's tokens (``chosen``, ``rejected``) and per token (``chosen_avg``, ``rejected_avg``: the
+    length-normalised score SimPO and ORPO use)."""
     model.eval()
     tokenizer.padding_side = "right"
-    results = {"chosen": [], "rejected": []}
+    results = {key: [] for key in ("chosen", "rejected", "chosen_avg", "rejected_avg")}
     for start in range(0, len(pairs), batch_size):
         rows = pairs.select(range(start, min(len(pairs), start + batch_size)))
         prompts = [tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
                    for row in rows]
         prompt_lengths = [len(ids) for ids in tokenizer(prompts, add_special_tokens=False)["input_ids"]]
-        for key, out in results.items():
+        for key in ("chosen", "rejected"):
             texts = [tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False) for row in rows]
             batch = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
             completion = batch["attention_mask"].clone()
             for i, length in enumerate(prompt_lengths):
                 completion[i, :length] = 0
-            out.append(completion_logps(model, batch["input_ids"], batch["attention_mask"], completion,
-                                        average=average).cpu())
-    return torch.cat(results["chosen"]), torch.cat(results["rejected"])
+            mask = completion[:, 1:].float()
+            total = (token_logps(model, batch["input_ids"], batch["attention_mask"]) * mask).sum(-1)
+            results[key].append(total.cpu())
+            results[f"{key}_avg"].append((total / mask.sum(-1)).cpu())
+    return {key: torch.cat(values) for key, values in results.items()}
+
+
+def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Summed log-probabilities of each pair's chosen and rejected answer (see :func:`pair_scores`)."""
+    scores = pair_scores(model, tokenizer, pairs, batch_size)
+    return scores["chosen"], scores["rejected"]
 
 
 def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
@@ -242,8 +250,9 @@ def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) ->
     (:func:`ftlab.evaluation.paired_comparison`).
     """
     pairs = data.course_dataset("preference_eval")
-    chosen, rejected = pair_logps(model, tokenizer, pairs)
-    chosen_avg, rejected_avg = pair_logps(model, tokenizer, pairs, average=True)
+    scores = pair_scores(model, tokenizer, pairs)
+    chosen, rejected, chosen_avg, rejected_avg = (scores[k] for k in ("chosen", "rejected", "chosen_avg",
+                                                                       "rejected_avg"))
     facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
     facts = facts.select(range(min(profile.eval_examples, len(facts))))
     replies = [g.text for g in evaluation.chat_replies(model, tokenizer, facts["question"])]
