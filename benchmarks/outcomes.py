@@ -8,6 +8,11 @@ threshold is reported, not raised), and collects each ``outcomes.expect`` value,
 
     .venv/bin/python benchmarks/outcomes.py                       # toy profile, seeds 0-2 × default/avx2/avx512
     .venv/bin/python benchmarks/outcomes.py --seeds 0 --capabilities avx2 --labs 06 07
+    .venv/bin/python benchmarks/outcomes.py --merge other.json   # add another machine's (or stream's) runs
+
+On a busy 2-core machine, run two streams side by side, each on its own core with one thread
+(``OMP_NUM_THREADS=1 taskset -c 0 ... --out a.json``, the same on core 1), then ``--merge`` them: torch's thread
+pool slows down many times over when it shares cores. The thread count is recorded with each run.
 
 Results are merged into ``benchmarks/outcomes.json`` (one entry per profile × capability × seed, written after each
 run) and summarised in ``benchmarks/outcomes.md``. ``tests/test_outcomes.py`` checks every threshold against them.
@@ -96,8 +101,20 @@ def main() -> None:
     parser.add_argument("--capabilities", nargs="+", default=supported_capabilities())
     parser.add_argument("--labs", nargs="+", default=LABS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "outcomes.json")
+    parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
+                        help="add the runs of these outcome files to --out (same profile, kernels and seed: theirs win)")
     args = parser.parse_args()
     stored = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
+    if args.merge:
+        for other in args.merge:
+            theirs = json.loads(other.read_text())["runs"]
+            keys = {(r["profile"], r["capability"], r["seed"]) for r in theirs}
+            stored["runs"] = [r for r in stored["runs"] if (r["profile"], r["capability"], r["seed"]) not in keys]
+            stored["runs"] += theirs
+        stored["runs"].sort(key=lambda r: (r["profile"], r["capability"], r["seed"]))
+        args.out.write_text(json.dumps(stored, indent=1) + "\n")
+        args.out.with_suffix(".md").write_text(summary(stored["runs"]))
+        return
     work = Path(tempfile.mkdtemp(prefix="ftlab-outcomes-"))
     for capability in args.capabilities:
         cache = work / capability / "cache"  # one toy model per kernel set, shared by its seeds
@@ -116,6 +133,7 @@ def main() -> None:
             earlier = next((r for r in stored["runs"] if (r["profile"], r["capability"], r["seed"]) == key), None)
             run = earlier or {"profile": args.profile, "capability": capability, "seed": seed, "outcomes": {},
                               "lab_seconds": {}, "errors": {}}
+            run["threads"] = os.environ.get("OMP_NUM_THREADS", "torch's default")
             run["outcomes"].update({v["key"]: v["value"] for v in values})  # a rerun of some labs updates theirs
             run["lab_seconds"].update(seconds)
             run["errors"].update(errors)
