@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--labs", nargs="+", default=LABS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "outcomes.json")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
-                        help="add the runs of these outcome files to --out (same profile, kernels and seed: theirs win)")
+                        help="add these files' runs to --out (same profile, kernels and seed: theirs win)")
     args = parser.parse_args()
     stored = json.loads(args.out.read_text()) if args.out.is_file() else {"runs": []}
     if args.merge:
