@@ -31,9 +31,9 @@ def test_the_table_covers_several_seeds_and_kernels_per_asserting_profile():
 @pytest.mark.parametrize(("profile", "key"), ASSERTED)
 def test_threshold_stands_clear_of_the_worst_measured_value(profile, key):
     expectation = outcomes.EXPECTATIONS[profile][key]
-    runs = [run for run in measured_runs() if run["profile"] == profile]
-    seen = [run["outcomes"][key] for run in runs if key in run["outcomes"]]
-    assert len(seen) == len(runs), f"{key} is missing from some runs of the table"
+    runs = [run for run in measured_runs() if run["profile"] == profile and key in run["outcomes"]]
+    seen = [run["outcomes"][key] for run in runs]
+    assert len(seen) >= 3 and len({run["capability"] for run in runs}) >= 2, f"{key}: too few measured runs"
     if expectation.at_least is not None:
         assert expectation.at_least <= min(seen) - expectation.margin, (key, min(seen))
     else:
@@ -46,7 +46,7 @@ def test_every_asserted_outcome_is_checked_by_a_lab():
     code += (ROOT / "utils" / "ftlab" / "preference.py").read_text()
     named = set(re.findall(r'"(\d\d\.\w+)"', code)) | {f"{lab}.{name}" for lab in ("06", "07", "08", "09")
                                                        for name in ("preference_gain_low", "margin_gain",
-                                                                    "fact_gain_low")}
+                                                                    "fact_gain_low")}  # via expect_gains
     assert {key for _, key in ASSERTED} <= named
 
 
@@ -62,7 +62,7 @@ def test_expect_records_then_asserts(tmp_path, monkeypatch, capsys):
     outcomes.expect(toy, "01.probe_accuracy", 0.4)  # the benchmark's record mode reports instead
     assert "MISSED" in capsys.readouterr().out
     outcomes.expect(profiles.get("spark"), "01.probe_accuracy", 0.4)  # GPU profiles report only
-    assert "asserts no threshold" in capsys.readouterr().out
+    assert "reported, not asserted on profile 'spark'" in capsys.readouterr().out
     assert [json.loads(line)["value"] for line in log.read_text().splitlines()] == [0.99, 0.5, 0.4, 0.4]
 
 
