@@ -81,6 +81,10 @@ EXPECTATIONS: dict[str, dict[str, Expectation]] = {
         "10.q4_accuracy_drop": Expectation("accuracy of the HF model − the Q4_K_M GGUF's", at_most=0.2, margin=0.02),
         "10.stopped_at_eos": Expectation("share of GGUF chat replies that stopped at EOS (worst format)",
                                          at_least=0.95, margin=0.0),
+        "11.rank_weight_difference": Expectation("largest difference between the 2 ranks' trained LoRA weights",
+                                                 at_most=0.0),
+        "11.loss_curve_difference": Expectation("largest per-step loss difference, 2 processes × batch b vs 1 × 2b",
+                                                at_most=1e-4, margin=5e-5),
     },
 }
 

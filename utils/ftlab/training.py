@@ -35,10 +35,11 @@ def precision_flags(profile: Profile) -> dict[str, bool]:
 def shared_settings(profile: Profile, output_dir: str | Path, steps: int, seed: int | None = None) -> dict:
     """What every course trainer (SFT here, the preference methods in ``ftlab.preference``) is configured with:
     steps, cosine schedule with 5% warm-up, a log line every 5%, the profile's length, accumulation, device,
-    precision and checkpointing; the profile's seed unless ``seed`` is given; nothing saved or reported."""
+    precision and checkpointing; the profile's seed unless ``seed`` is given; no checkpoints; losses logged to
+    TensorBoard event files in ``<output_dir>/runs/``."""
     return {"output_dir": str(output_dir), "max_steps": steps, "gradient_accumulation_steps": profile.grad_accum,
             "max_length": profile.max_seq_length, "lr_scheduler_type": "cosine", "warmup_steps": max(1, steps // 20),
-            "logging_steps": max(1, steps // 20), "save_strategy": "no", "report_to": [],
+            "logging_steps": max(1, steps // 20), "save_strategy": "no", "report_to": ["tensorboard"],
             "seed": profile.seed if seed is None else seed,
             "use_cpu": hardware.device() == "cpu", "activation_checkpointing": profile.gradient_checkpointing,
             **precision_flags(profile)}
