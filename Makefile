@@ -7,15 +7,21 @@ PORT ?= 8888
 
 .PHONY: lab test test-other-cpu check lint
 
-# llama-cpp-python compiles llama.cpp (~5 min on 2 cores, then pip caches the wheel): portable CPU code
-# (-DGGML_NATIVE=OFF) and its own thread pool instead of OpenMP (-DGGML_OPENMP=OFF: an OpenMP build resolves
-# libgomp.so.1 to the copy torch already loaded, so llama.cpp and torch would share one OpenMP runtime in the
-# notebook's process; a precaution, not a measured failure), unless CMAKE_ARGS says otherwise.
+# llama-cpp-python compiles llama.cpp (a few minutes on 2 cores, then pip caches the wheel), so a C and a C++
+# compiler are checked for first ($CC / $CXX, else cc / c++): portable CPU code (-DGGML_NATIVE=OFF), its own thread
+# pool instead of OpenMP (-DGGML_OPENMP=OFF: an OpenMP build resolves libgomp.so.1 to the copy torch already
+# loaded, so llama.cpp and torch would share one OpenMP runtime in the notebook's process; a precaution, not a
+# measured failure) and without the multimodal mtmd library the course never loads (-DLLAVA_BUILD=OFF), unless
+# CMAKE_ARGS says otherwise.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version.split()[0]'
+	@for compiler in "$${CC:-cc}" "$${CXX:-c++}"; do command -v "$$compiler" >/dev/null || { \
+		echo "error: no C/C++ compiler ('$$compiler' not found): llama-cpp-python compiles llama.cpp during the install."; \
+		echo "  Debian/Ubuntu: sudo apt-get install build-essential   Fedora: sudo dnf install gcc-c++   macOS: xcode-select --install"; \
+		exit 1; }; done
 	@$(PYTHON) -m venv $(VENV) || { echo "error: '$(PYTHON) -m venv' failed; on Debian/Ubuntu run: sudo apt-get install python3-venv"; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_OPENMP=OFF}" $(BIN)/python -m pip install --quiet -e ".[torch,dev]"
+	CMAKE_ARGS="$${CMAKE_ARGS:--DGGML_NATIVE=OFF -DGGML_OPENMP=OFF -DLLAVA_BUILD=OFF}" $(BIN)/python -m pip install --quiet -e ".[torch,dev]"
 	@touch $(STAMP)
 
 ## make lab: install the course (once) and start JupyterLab on labs/ with a token; prints the URL.
@@ -47,9 +53,11 @@ test-other-cpu: $(STAMP)
 	HF_HUB_OFFLINE=1 FTLAB_PROFILE=toy ATEN_CPU_CAPABILITY=$(OTHER_CPU) FTLAB_CACHE="$$scratch/cache" \
 		FTLAB_OUTPUTS="$$scratch/outputs" $(BIN)/pytest labs/; status=$$?; rm -rf "$$scratch"; exit $$status
 
-## make check: the instructor's run of every lab, on whatever hardware this machine has.
+## make check: the instructor's run of every lab, on whatever hardware this machine has. On a real profile one cell
+## can train for an hour (Lab 05's six runs take ~40-60 min), past nbval's default 2000 s per cell: CELL_TIMEOUT.
+CELL_TIMEOUT ?= 7200
 check: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/pytest --nbval-lax labs/
+	HF_HUB_OFFLINE=1 $(BIN)/pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) labs/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

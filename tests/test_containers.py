@@ -139,7 +139,35 @@ def test_no_container_file_installs_torch(path):
     for command in commands:
         torch_like = [name for name in installed_names(command) if name.startswith("torch") or name == "triton"]
         assert not torch_like, f"{path.name} installs {torch_like}: the NGC image's torch must be used"
-        assert not re.search(r"pip3? uninstall|--force-reinstall|--ignore-installed", command), command
+        assert not re.search(r"--force-reinstall|--ignore-installed", command), command
+        assert set(uninstalled_names(command)) <= {"torchao"}, f"{path.name} uninstalls more than torchao: {command}"
+
+
+UNINSTALLERS = re.compile(r"\b(?:pip3?|python3? -m pip)\s+uninstall\b([^;&|]*)")
+
+
+def uninstalled_names(command: str) -> list[str]:
+    """The package names that ``pip uninstall`` commands in a shell command line remove."""
+    return [token for args in UNINSTALLERS.findall(command) for token in args.split() if not token.startswith("-")]
+
+
+def test_uninstalled_names():
+    assert uninstalled_names("python3 -m pip uninstall -y torchao && pip uninstall torch -y") == ["torchao", "torch"]
+
+
+def test_image_removes_the_torchao_peft_refuses_then_trains_a_lora_step():
+    """NGC 25.11's torchao 0.14 makes PEFT 0.21 fail on every LoRA layer (tests/test_gpu_path.py shows it): the
+    install step removes torchao, and a later build step trains a LoRA layer, so a broken image is never built."""
+    runs = [args for _, keyword, args in final_stage() if keyword == "RUN"]
+    (install,) = [run for run in runs if "--requirement /tmp/course-requirements.txt" in run]
+    assert install.index("pip install") < install.index("pip uninstall -y torchao") < install.index("torch_after=")
+    (check,) = [run for run in runs if "ftlab smoke" in run]
+    assert runs.index(check) > runs.index(install)
+    assert re.search(r"python3 -m ftlab smoke --cpu( --stage \S+)* --stage peft_lora_step\b", check)
+    env = " ".join(args for _, keyword, args in final_stage() if keyword == "ENV")
+    assert "PYTHONPATH=/workspace/course/utils" in env
+    keywords = [(keyword, args) for _, keyword, args in final_stage()]
+    assert keywords.index(("RUN", check)) > max(i for i, (k, _) in enumerate(keywords) if k in ("ENV", "COPY"))
 
 
 def test_dockerfile_checks_that_torch_is_unchanged():
@@ -352,9 +380,12 @@ def test_llama_cpp_is_built_with_cuda_at_a_pinned_release():
     assert "--from=llama-cpp" in copies
 
 
+X86_ARCHITECTURES = "80-real;86-real;89-real;90-real;100-real;120a-real;90-virtual"
+
+
 @pytest.mark.parametrize(("platform", "override", "expected"), [
     ("arm64", "", "121a-real"),
-    ("amd64", "", "100a-real;120a-real"),
+    ("amd64", "", X86_ARCHITECTURES),
     ("", "", None),  # BuildKit-less build: falls back to `uname -m`
     ("amd64", "120a-real", "120a-real"),
 ])
@@ -371,7 +402,7 @@ def test_llama_cpp_cuda_architectures_per_platform(tmp_path, platform, override,
     result = subprocess.run(["bash", "-o", "pipefail", "-c", script], env=env, capture_output=True, text=True)
     if expected is None:
         machine = os.uname().machine
-        expected = {"aarch64": "121a-real", "x86_64": "100a-real;120a-real"}.get(machine)
+        expected = {"aarch64": "121a-real", "x86_64": X86_ARCHITECTURES}.get(machine)
         if expected is None:
             assert result.returncode != 0
             return
@@ -379,6 +410,65 @@ def test_llama_cpp_cuda_architectures_per_platform(tmp_path, platform, override,
     configure, build = log.read_text().splitlines()
     assert f"-DCMAKE_CUDA_ARCHITECTURES={expected} " in configure + " "
     assert "-DGGML_CUDA=ON" in configure and "--target llama-quantize llama-cli llama-server" in build
+
+
+def runs_on(architectures: str, capability: int) -> str | None:
+    """How a CUDA architecture list reaches a GPU of compute ``capability`` (e.g. 89): "device code", "PTX" (compiled
+    by the driver on first use) or None (the GPU cannot run it), after llama.cpp's own 12X -> 12Xa rewrite.
+
+    Device code for XY runs on the same major version with minor >= Y; "XYa" (architecture-specific) code only on XY
+    exactly. PTX for XY is compiled for any GPU >= XY, except "XYa" PTX, again XY only.
+    """
+    how = None
+    for arch in architectures.split(";"):
+        number, specific, kind = re.fullmatch(r"(\d+)(a?)(?:-(real|virtual))?", arch).groups()
+        if re.fullmatch(r"12\d", number):
+            specific = "a"  # ggml-cuda's CMakeLists: "Replace any plain 12X CUDA architectures with ... 12Xa"
+        number = int(number)
+        fits_code = number == capability if specific else (number // 10 == capability // 10 and capability >= number)
+        fits_ptx = number == capability if specific else capability >= number
+        if kind in (None, "real") and fits_code:
+            return "device code"
+        if kind in (None, "virtual") and fits_ptx:
+            how = "PTX"
+    return how
+
+
+def test_runs_on_reads_architecture_lists_like_cuda():
+    assert runs_on("100a-real;120a-real", 89) is None  # the old x86 list: nothing for an RTX 4090 ...
+    assert runs_on("100a-real;120a-real", 103) is None  # ... nor for a B300
+    assert runs_on("100-real", 103) == "device code" and runs_on("90-virtual", 120) == "PTX"
+    assert runs_on("120-virtual", 130) is None  # llama.cpp builds it as 120a: no forward compatibility
+
+
+@pytest.mark.parametrize("capability", [80, 86, 89, 90, 100, 103, 120])
+def test_x86_image_has_device_code_for_every_supported_gpu(capability):
+    """gpu24 accepts any GPU with >= 20 GB: A100 (80), RTX 30xx / A6000 (86), RTX 40xx (89), H100/H200 (90),
+    B200 (100), B300 (103), RTX 50xx / RTX PRO 6000 (120)."""
+    assert runs_on(X86_ARCHITECTURES, capability) == "device code"
+
+
+@pytest.mark.parametrize("capability", [110, 121, 130])
+def test_x86_image_reaches_newer_gpus_through_ptx(capability):
+    assert runs_on(X86_ARCHITECTURES, capability) in ("device code", "PTX")
+
+
+def test_spark_image_has_device_code_for_gb10():
+    assert runs_on("121a-real", 121) == "device code"
+
+
+def test_llama_cpp_python_is_built_without_the_multimodal_library():
+    """-DLLAVA_BUILD=OFF: llama-cpp-python's CMakeLists then skips tools/mtmd, which the course never loads."""
+    (install,) = [args for _, keyword, args in final_stage() if keyword == "RUN" and "CMAKE_ARGS=" in args]
+    assert re.search(r'CMAKE_ARGS="[^"]*-DLLAVA_BUILD=OFF', install)
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"CMAKE_ARGS=\"\$\$\{CMAKE_ARGS:-[^}]*-DLLAVA_BUILD=OFF", makefile)
+
+
+def test_no_syntax_directive_that_needs_docker_hub():
+    for dockerfile in DOCKERFILES:
+        first = dockerfile.read_text(encoding="utf-8").splitlines()[:5]
+        assert not any(re.match(r"#\s*syntax\s*=", line) for line in first), dockerfile.name
 
 
 # --- Compose and the documented commands ----------------------------------------------------------------------------

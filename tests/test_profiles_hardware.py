@@ -1,8 +1,28 @@
-"""ftlab.profiles and ftlab.hardware: selection, real-hardware configs, the environment report's warnings."""
+"""ftlab.profiles and ftlab.hardware: selection, real-hardware configs, the environment report's warnings.
+
+The hardware is faked both ways (``cpu_only``, ``fake_gpu``), so these tests pass on a CPU and on a GPU machine;
+``test_passes_with_a_gpu_visible`` runs this file again with a GPU faked for the whole session.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
+import torch
+from fake_gpu import fake_gpu
 
 from ftlab import hardware, profiles
+
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def cpu_only(monkeypatch):
+    """This machine as a CPU-only one, whatever it has."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
 
 
 def test_env_variable_selects_profile(monkeypatch):
@@ -13,7 +33,7 @@ def test_env_variable_selects_profile(monkeypatch):
         profiles.current()
 
 
-def test_cpu_machine_detects_toy(monkeypatch):
+def test_cpu_machine_detects_toy(monkeypatch, cpu_only):
     monkeypatch.delenv("FTLAB_PROFILE", raising=False)
     assert hardware.device() == "cpu"
     assert profiles.current().name == "toy" and profiles.current().is_toy
@@ -33,20 +53,53 @@ def test_every_profile_states_lab_01_time():
     assert all("01" in p.minutes for p in profiles.PROFILES.values())
 
 
-def test_cpu_dtype_and_memory():
+@pytest.mark.parametrize(("name", "total_gib", "capability", "integrated", "expected"), [
+    ("NVIDIA GB10", 119.7, (12, 1), True, "spark"),
+    ("NVIDIA GeForce RTX 4090", 24, (8, 9), False, "gpu24"),
+    ("NVIDIA H100 80GB HBM3", 80, (9, 0), False, "gpu24"),
+    ("NVIDIA GeForce RTX 4060", 8, (8, 9), False, "toy"),
+])
+def test_gpu_machines_detect_their_profile(monkeypatch, name, total_gib, capability, integrated, expected):
+    monkeypatch.delenv("FTLAB_PROFILE", raising=False)
+    fake_gpu(monkeypatch, name, total_gib, capability, integrated)
+    assert hardware.device() == "cuda" and profiles.detect() == expected
+    assert hardware.is_unified_memory() == integrated
+    assert hardware.compute_dtype("bfloat16") == torch.bfloat16
+    info = hardware.report()
+    assert (info["GPU"], info["compute capability"]) == (name, f"{capability[0]}.{capability[1]}")
+
+
+def test_peak_bf16_table():
+    assert hardware.peak_bf16_tflops("NVIDIA H100 80GB HBM3") == 989
+    assert hardware.peak_bf16_tflops("NVIDIA GB10") == 125
+    assert hardware.peak_bf16_tflops("NVIDIA GeForce RTX 4090") is None and hardware.peak_bf16_tflops(None) is None
+
+
+def test_passes_with_a_gpu_visible():
+    """``make test`` on a GPU machine: this file again, with a GPU visible to the whole session."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])}
+    result = subprocess.run([sys.executable, "-m", "pytest", str(Path(__file__)), "-p", "fake_gpu", "-q",
+                             "-p", "no:cacheprovider", "-o", "addopts=", "-k", "not test_passes_with_a_gpu_visible"],
+                            capture_output=True, text=True, env=env, cwd=TESTS.parent, timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and "failed" not in result.stdout
+
+
+def test_cpu_dtype_and_memory(cpu_only):
     assert hardware.compute_dtype("bfloat16").is_floating_point
     assert str(hardware.compute_dtype("bfloat16")) == "torch.float32"  # CPU trains in fp32
     assert not hardware.is_unified_memory()
     assert 0 < hardware.free_memory_gb() <= hardware.total_memory_gb()
 
 
-def test_report_lists_versions():
+def test_report_lists_versions(cpu_only):
     info = hardware.report()
     assert info["device"] == "cpu" and info["torch"].startswith("2.") and info["trl"] and info["peft"]
 
 
 GOOD = {"platform": "Linux x86_64", "device": "cuda", "torch CUDA": "13.0", "bf16": "True",
-        "compute capability": "9.0", "bitsandbytes": "0.50.2", "transformers": "5.23.0"}
+        "compute capability": "9.0", "bitsandbytes": "0.50.2", "transformers": "5.23.0", "peft": "0.21.2",
+        "torchao": "0.17.0+git"}
 
 
 @pytest.mark.parametrize(("change", "expected"), [
@@ -56,6 +109,7 @@ GOOD = {"platform": "Linux x86_64", "device": "cuda", "torch CUDA": "13.0", "bf1
     ({"device": "cpu"}, "sees no GPU"),
     ({"bf16": "False"}, "no bfloat16"),
     ({"transformers": "4.57.0"}, "older than the course's pins"),
+    ({"torchao": "0.14.0+git"}, "torchao 0.14.0+git is installed and PEFT 0.21.2 refuses"),
 ])
 def test_known_problems_flag_bad_combinations(change, expected):
     assert hardware.known_problems(GOOD) == []

@@ -1,11 +1,12 @@
-"""The ``ftlab`` command line: ``python -m ftlab prefetch --profile NAME [--dry-run] [--ungated]``."""
+"""The ``ftlab`` command line: ``python -m ftlab prefetch --profile NAME [--dry-run] [--ungated]`` and
+``python -m ftlab smoke [--cpu] [--stage NAME] [--out FILE]``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ftlab import prefetch
+from ftlab import prefetch, smoke
 from ftlab.profiles import PROFILES
 
 
@@ -23,6 +24,11 @@ def build_parser() -> argparse.ArgumentParser:
     fetch.add_argument("--ungated", action="store_true",
                        help="fetch the ungated alternatives instead of the gated (Llama) models")
     fetch.set_defaults(subparser=fetch)
+    check = commands.add_parser(
+        "smoke", help="check the course's GPU path in a few minutes and write one JSON record",
+        description="Run the labs' core steps and real-shape training steps on this machine (a reduced form on a "
+                    "CPU) and write one JSON record: environment, known problems, speed, memory against the estimate.")
+    smoke.add_arguments(check)
     return parser
 
 
@@ -30,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 done, 1 download failed, 2 usage error)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "smoke":
+        return smoke.main(args)
     if args.profile not in PROFILES:
         args.subparser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
     cache_dir = prefetch.hub_cache_dir()

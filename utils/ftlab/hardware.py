@@ -69,7 +69,17 @@ def _version(package: str) -> str | None:
         return None
 
 
-REPORTED_PACKAGES = ["torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets"]
+REPORTED_PACKAGES = ["torch", "transformers", "peft", "trl", "bitsandbytes", "accelerate", "datasets", "torchao"]
+PEFT_MIN_TORCHAO = Version("0.16.0")  # PEFT 0.21 raises ImportError on every LoRA layer with an older torchao installed
+
+# Dense bf16 tensor-core peaks (TFLOP/s) for model-FLOPs utilisation. NVIDIA publishes no bf16 figure for GB10:
+# ~125 is derived from its FP4 figure.
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "GB10": 125.0}
+
+
+def peak_bf16_tflops(gpu_name: str | None) -> float | None:
+    """The dense bf16 peak of a GPU named like ``torch.cuda.get_device_name()``; None for a GPU not in the table."""
+    return next((peak for key, peak in PEAK_BF16_TFLOPS.items() if key in (gpu_name or "")), None)
 
 
 def report() -> dict[str, str | None]:
@@ -107,6 +117,11 @@ def known_problems(info: dict[str, str | None]) -> list[str]:
     if info.get("device") == "cuda" and info.get("bf16") == "False":
         problems.append("this GPU has no bfloat16: the course falls back to float16; keep max_grad_norm=1.0 "
                         "and watch for NaN loss.")
+    torchao = info.get("torchao")
+    if torchao and info.get("peft") and Version(torchao) < PEFT_MIN_TORCHAO:
+        problems.append(f"torchao {torchao} is installed and PEFT {info['peft']} refuses torchao older than "
+                        f"{PEFT_MIN_TORCHAO}: every LoRA layer raises ImportError. The course never uses torchao: "
+                        "`pip uninstall -y torchao` (the course container does).")
     transformers_version = info.get("transformers")
     if transformers_version and Version(transformers_version).major < 5:
         problems.append(f"transformers {transformers_version} is older than the course's pins: "

@@ -16,7 +16,8 @@ from torch import nn
 
 
 class LoRALinear(nn.Module):
-    """A frozen ``nn.Linear`` with a rank-``r`` LoRA update, initialised like PEFT's default."""
+    """A frozen ``nn.Linear`` with a rank-``r`` LoRA update, initialised like PEFT's default, created on the base
+    layer's device and in its dtype."""
 
     def __init__(self, base: nn.Linear, r: int, alpha: float) -> None:
         super().__init__()
@@ -27,8 +28,10 @@ class LoRALinear(nn.Module):
         if self.base.bias is not None:
             self.base.bias.requires_grad_(False)
         self.r, self.alpha, self.scaling = r, alpha, alpha / r
-        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, dtype=base.weight.dtype))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, dtype=base.weight.dtype))
+        # On the base layer's device and dtype, as PEFT does: a layer on CUDA gets its adapter on CUDA.
+        like = {"device": base.weight.device, "dtype": base.weight.dtype}
+        self.lora_A = nn.Parameter(torch.empty(r, base.in_features, **like))
+        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, **like))
         nn.init.kaiming_uniform_(self.lora_A, a=math.sqrt(5))  # PEFT's default for A; B stays zero
         self.merged = False
 
