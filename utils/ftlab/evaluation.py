@@ -78,7 +78,6 @@ def accuracy(generations: list[Generation], answers: list[str], subjects: list[s
     return result["accuracy"]
 
 
-
 @dataclass(frozen=True)
 class PairedComparison:
     """Two models scored right/wrong on the same questions, compared question by question.

@@ -227,10 +227,9 @@ def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32)
             completion = batch["attention_mask"].clone()
             for i, length in enumerate(prompt_lengths):
                 completion[i, :length] = 0
-            mask = completion[:, 1:].float()
-            total = (token_logps(model, batch["input_ids"], batch["attention_mask"]) * mask).sum(-1)
+            total = completion_logps(model, batch["input_ids"], batch["attention_mask"], completion)
             results[key].append(total.cpu())
-            results[f"{key}_avg"].append((total / mask.sum(-1)).cpu())
+            results[f"{key}_avg"].append((total / completion[:, 1:].sum(-1)).cpu())  # completion_logps' average
     return {key: torch.cat(values) for key, values in results.items()}
 
 
