@@ -3,7 +3,8 @@
 Ollama does not run Jinja: its ``TEMPLATE`` is a Go template over ``.System`` and ``.Messages``. ``chat_template``
 finds the pieces of the Hugging Face template — what goes before and after each role's content, the generation
 prompt, any default system block — by rendering a conversation whose contents are unique markers, and writes them
-into a Go template. ``tests/test_modelfile.py`` renders that Go template and checks it equals the HF rendering.
+into a Go template. ``tests/test_modelfile.py`` renders that Go template with Go's text/template, as Ollama
+does, and checks it equals the HF rendering.
 """
 
 from __future__ import annotations
