@@ -97,6 +97,10 @@ def test_template_renders_like_hf(toy_tokenizer, render, family):
     for conversation in CONVERSATIONS:
         expected = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
         assert render(template, conversation) == expected
+        if conversation[0]["role"] != "system":  # a SYSTEM line added to the Modelfile: Ollama puts it in front
+            with_system = [{"role": "system", "content": "Be kind."}, *conversation]
+            assert render(template, conversation, system="Be kind.") == \
+                tokenizer.apply_chat_template(with_system, tokenize=False, add_generation_prompt=True)
 
 
 def test_modelfile_directives(toy_tokenizer):
@@ -116,6 +120,36 @@ def test_bos_left_to_the_runtime_when_the_gguf_adds_it(toy_tokenizer, render):
     conversation = CONVERSATIONS[0]
     assert "<s>" + render(without, conversation) == render(with_bos, conversation)
 
+
+# A TEMPLATE written by hand (what ModelfileError asks for) in the style of Ollama's library: trim markers, variables,
+# len and slice, which only a real Go text/template runs.
+CHATML_BY_HAND = """{{- if not .System }}<|im_start|>system
+You are helpful.<|im_end|>
+{{ end }}
+{{- range $i, $m := .Messages }}<|im_start|>{{ $m.Role }}
+{{ $m.Content }}<|im_end|>
+{{ if eq (len (slice $.Messages $i)) 1 }}<|im_start|>assistant
+{{ end }}
+{{- end }}"""
+
+
+def test_hand_written_template_in_ollama_style_renders_like_hf(toy_tokenizer, render):
+    chatml = with_template(toy_tokenizer, CHATML, ["<|im_start|>", "<|im_end|>"])
+    for conversation in CONVERSATIONS:
+        expected = chatml.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        assert render(CHATML_BY_HAND, conversation) == expected
+
+
+def test_renderer_collates_like_ollama_and_reports_errors(render):
+    """Ollama joins system messages into .System and merges consecutive messages of one role; a template Go
+    cannot run fails the test instead of rendering something."""
+    messages = [{"role": "system", "content": "s1"}, {"role": "system", "content": "s2"},
+                {"role": "user", "content": "u1"}, {"role": "user", "content": "u2"}]
+    assert render("{{ .System }}|{{ range .Messages }}{{ .Role }}={{ .Content }};{{ end }}", messages) == \
+        "s1\n\ns2|system=s1\n\ns2;user=u1\n\nu2;"
+    for broken in ("{{ range .Messages }}", "{{ range .Messages }}{{ .Nope }}{{ end }}"):
+        with pytest.raises(AssertionError, match="render.go"):
+            render(broken, messages)
 
 
 def test_untranslatable_template_is_refused(toy_tokenizer):
