@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PORT ?= 8888
 
-.PHONY: lab test test-other-cpu check lint
+.PHONY: lab test test-other-cpu check check-cpu lint
 
 # llama-cpp-python compiles llama.cpp (a few minutes on 2 cores, then pip caches the wheel), so a C and a C++
 # compiler are checked for first ($CC / $CXX, else cc / c++): portable CPU code (-DGGML_NATIVE=OFF), its own thread
@@ -58,6 +58,11 @@ test-other-cpu: $(STAMP)
 CELL_TIMEOUT ?= 7200
 check: $(STAMP)
 	HF_HUB_OFFLINE=1 $(BIN)/pytest --nbval-lax --nbval-cell-timeout=$(CELL_TIMEOUT) labs/
+
+## make check-cpu: every lab on the cpu profile, a real instruct model (SmolLM2-135M-Instruct, rebuilt once from a
+## PyPI wheel into the course cache), offline from the Hub; each lab asserts its measured outcomes (CI runs it).
+check-cpu: $(STAMP)
+	HF_HUB_OFFLINE=1 FTLAB_PROFILE=cpu $(BIN)/pytest --nbval-cell-timeout=$(CELL_TIMEOUT) labs/
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -18,10 +18,10 @@ GGUF_BITS_PER_WEIGHT = {"bf16": 16.0005, "Q8_0": 8.5008, "Q4_K_M": 4.8944}
 MERGED_COPIES = 2
 
 
-def budget(profile_name: str, gated_ok: bool = True) -> dict[str, float]:
+def budget(profile_name: str, ungated: bool = False) -> dict[str, float]:
     """GB (10**9 bytes) a profile writes: ``download`` (prefetch), ``lab10`` (merged copies and GGUFs), ``total``."""
-    profile = PROFILES[profile_name]
-    lora, qlora = SHAPES[profile.model_id(gated_ok)].parameters, SHAPES[profile.qlora_model_id(gated_ok)].parameters
+    profile = PROFILES[profile_name].without_gate() if ungated else PROFILES[profile_name]
+    lora, qlora = SHAPES[profile.model_for("base")].parameters, SHAPES[profile.model_for("qlora")].parameters
     download = 2 * (lora + qlora) / GB
     lab10 = (MERGED_COPIES * 2 * lora + sum(bits / 8 * lora for bits in GGUF_BITS_PER_WEIGHT.values())) / GB
     return {"download": download, "lab10": lab10, "total": download + lab10}
@@ -30,8 +30,8 @@ def budget(profile_name: str, gated_ok: bool = True) -> dict[str, float]:
 def table() -> str:
     """The per-profile table, gated models (ungated in brackets), GB rounded to whole numbers."""
     rows = ["| profile | prefetched models | Lab 10 writes | together |", "|---|---|---|---|"]
-    for name in (n for n in PROFILES if n != "toy"):
-        gated, ungated = budget(name), budget(name, gated_ok=False)
+    for name in ("gpu24", "spark"):
+        gated, ungated = budget(name), budget(name, ungated=True)
         rows.append(f"| `{name}` | " + " | ".join(f"~{gated[k]:.0f} GB ({ungated[k]:.0f})"
                                                for k in ("download", "lab10", "total")) + " |")
     return "\n".join(rows)

@@ -24,7 +24,7 @@ def test_chat_prompt_right_answer(toy):
 
 
 @pytest.mark.parametrize(("answer", "hint"), [
-    ("<|user|>Where does the zarp live?</s><|assistant|>", "must start with the BOS token '<s>'"),
+    ("<|user|>Where does the zarp live?</s><|assistant|>", "must start with the token '<s>'"),
     ("<s><|user|>Where does the zarp live?<|assistant|>", "ends with the EOS token '</s>' (you have 0)"),
     ("<s><|user|>Where does the zarp live?</s>", "must end with the generation prompt '<|assistant|>'"),
     ("<s><|user|> Where does the zarp live?</s><|assistant|>", "first difference at character 11"),

@@ -79,7 +79,7 @@ def test_unknown_profile_is_one_clear_error(tmp_path):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if "error:" in line]
     assert len(errors) == 1
-    assert "unknown profile 'sparky'" in errors[0] and "toy, gpu24, spark" in errors[0]
+    assert "unknown profile 'sparky'" in errors[0] and "toy, cpu, gpu24, spark" in errors[0]
     with pytest.raises(ValueError, match="unknown profile 'sparky'"):
         prefetch.plan("sparky")
 

@@ -29,7 +29,7 @@ def test_env_variable_selects_profile(monkeypatch):
     monkeypatch.setenv("FTLAB_PROFILE", "spark")
     assert profiles.current().name == "spark"
     monkeypatch.setenv("FTLAB_PROFILE", "nope")
-    with pytest.raises(ValueError, match="unknown profile 'nope'.*known profiles: toy, gpu24, spark"):
+    with pytest.raises(ValueError, match="unknown profile 'nope'.*known profiles: toy, cpu, gpu24, spark"):
         profiles.current()
 
 
@@ -39,18 +39,38 @@ def test_cpu_machine_detects_toy(monkeypatch, cpu_only):
     assert profiles.current().name == "toy" and profiles.current().is_toy
 
 
-@pytest.mark.parametrize("name", [n for n in profiles.PROFILES if n != "toy"])
-def test_real_profiles_name_hub_models_with_ungated_alternatives(name):
+@pytest.mark.parametrize("name", ["gpu24", "spark"])
+def test_gpu_profiles_name_hub_models_with_ungated_alternatives(name):
     p = profiles.get(name)
     assert not p.is_toy and p.dtype == "bfloat16"
-    for gated, ungated in [(p.model_id(), p.model_id(gated_ok=False)),
-                           (p.qlora_model_id(), p.qlora_model_id(gated_ok=False))]:
+    for gated, ungated in [(p.model, p.model_ungated), (p.qlora_model, p.qlora_model_ungated)]:
         assert gated.count("/") == 1 and ungated.count("/") == 1
         assert gated.startswith("meta-llama/") and not ungated.startswith("meta-llama/")
 
 
-def test_every_profile_states_lab_01_time():
-    assert all("01" in p.minutes for p in profiles.PROFILES.values())
+@pytest.mark.parametrize("name", list(profiles.PROFILES))
+def test_ftlab_ungated_resolves_both_roles_once(monkeypatch, name):
+    """FTLAB_UNGATED=1 is applied in current(): every role, and everything that reads the profile, gets it."""
+    monkeypatch.setenv("FTLAB_PROFILE", name)
+    monkeypatch.setenv("FTLAB_UNGATED", "1")
+    p, spec = profiles.current(), profiles.get(name)
+    assert p.ungated and (p.model_for("base"), p.model_for("qlora")) == (spec.model_ungated, spec.qlora_model_ungated)
+    monkeypatch.setenv("FTLAB_UNGATED", "0")
+    p = profiles.current()
+    assert not p.ungated and (p.model_for("base"), p.model_for("qlora")) == (spec.model, spec.qlora_model)
+    monkeypatch.setenv("FTLAB_UNGATED", "yes")
+    with pytest.raises(ValueError, match="FTLAB_UNGATED must be 1"):
+        profiles.current()
+    with pytest.raises(ValueError, match="unknown model role 'large'"):
+        p.model_for("large")
+
+
+def test_cpu_profile_is_chosen_by_name_only(monkeypatch, cpu_only):
+    monkeypatch.delenv("FTLAB_PROFILE", raising=False)
+    assert profiles.current().name == "toy"
+    monkeypatch.setenv("FTLAB_PROFILE", "cpu")
+    p = profiles.current()
+    assert p.model == p.qlora_model == "HuggingFaceTB/SmolLM2-135M-Instruct" and p.dtype == "float32"
 
 
 @pytest.mark.parametrize(("name", "total_gib", "capability", "integrated", "expected"), [
@@ -115,3 +135,4 @@ def test_known_problems_flag_bad_combinations(change, expected):
     assert hardware.known_problems(GOOD) == []
     problems = hardware.known_problems({**GOOD, **change})
     assert len(problems) == 1 and expected in problems[0]
+

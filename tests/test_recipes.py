@@ -54,7 +54,7 @@ def test_trl_reads_the_recipe_as_the_labs_config(name, method):
     assert (recipe_lora.r, recipe_lora.lora_alpha, recipe_lora.lora_dropout, recipe_lora.target_modules,
             recipe_lora.task_type) == (lora.r, lora.lora_alpha, lora.lora_dropout, lora.target_modules, lora.task_type)
     assert model_args.dtype == profile.dtype
-    assert model_args.model_name_or_path == (None if profile.is_toy else profile.model_id())
+    assert model_args.model_name_or_path == (None if profile.is_toy else profile.model)
     if method == "sft":
         assert script_args.dataset_name == distributed.SFT_DATA
     else:

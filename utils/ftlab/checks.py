@@ -68,8 +68,8 @@ def check_chat_prompt(answer: str, tokenizer, messages: list[dict], add_generati
         return Feedback(True, "exactly what the chat template renders — this is the text the model sees.")
     at = _first_difference(answer, expected)
     hints = []
-    if tokenizer.bos_token and not answer.startswith(tokenizer.bos_token):
-        hints.append(f"it must start with the BOS token {tokenizer.bos_token!r}")
+    if tokenizer.bos_token and expected.startswith(tokenizer.bos_token) and not answer.startswith(tokenizer.bos_token):
+        hints.append(f"it must start with the token {tokenizer.bos_token!r}")
     turns = len(messages)
     if tokenizer.eos_token and answer.count(tokenizer.eos_token) != expected.count(tokenizer.eos_token):
         hints.append(f"every one of the {turns} turns ends with the EOS token {tokenizer.eos_token!r} "

@@ -77,7 +77,7 @@ def recipe(method: str, profile: Profile) -> dict:
               if key not in MACHINE_KEYS | {"gradient_checkpointing"} and (value != defaults[key] or key in shown)}
     values |= target_precision(profile)  # explicit: TRL's configs default to bf16
     lora = training.lora_config(profile)
-    model = {} if profile.is_toy else {"model_name_or_path": profile.model_id()}
+    model = {} if profile.is_toy else {"model_name_or_path": profile.model}
     model |= {"dtype": profile.dtype, "use_peft": True, "lora_r": lora.r, "lora_alpha": lora.lora_alpha,
               "lora_dropout": lora.lora_dropout, "lora_target_modules": sorted(lora.target_modules)}
     if method == "sft":
@@ -98,11 +98,13 @@ def recipe_path(method: str, profile_name: str) -> Path:
 def command(method: str, profile: Profile, accelerate_config: str | Path | None = None,
             extra: list[str] | None = None) -> list[str]:
     """The command that runs ``method``'s recipe for ``profile`` from the repository root, after checking the
-    recipe and the accelerate config. The toy model lives in the course cache, so its path is passed here."""
+    recipe and the accelerate config. A model built locally (the toy; SmolLM2 rebuilt from PyPI) lives in the
+    course cache, so its path is passed here."""
     path = recipe_path(method, profile.name)
     check_recipe(path)
     config = ["--accelerate_config", _relative(check_accelerate_config(accelerate_config))] if accelerate_config else []
-    model = ["--model_name_or_path", str(models.resolve(profile))] if profile.is_toy else []
+    source = models.resolve(profile)
+    model = ["--model_name_or_path", str(source)] if isinstance(source, Path) else []
     if method in SCRIPTS:
         launch = ["--config_file", config[1]] if config else []
         return ["accelerate", "launch", *launch, SCRIPTS[method], "--config", _relative(path), *model, *(extra or [])]

@@ -88,6 +88,7 @@ def _check_positive(name: str, value: object) -> None:
 
 # Published configs (config.json on the Hub); sizes only, no download needed.
 SHAPES = {shape.name: shape for shape in [
+    ModelShape("HuggingFaceTB/SmolLM2-135M-Instruct", 49152, 576, 1536, 30, 9, 3, tie_embeddings=True),
     ModelShape("meta-llama/Llama-3.2-3B-Instruct", 128256, 3072, 8192, 28, 24, 8, tie_embeddings=True),
     ModelShape("Qwen/Qwen2.5-3B-Instruct", 151936, 2048, 11008, 36, 16, 2, tie_embeddings=True),
     ModelShape("meta-llama/Llama-3.1-8B-Instruct", 128256, 4096, 14336, 32, 32, 8),

@@ -34,13 +34,15 @@ class Generation:
 
 @torch.no_grad()
 def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
-              desc: str) -> list[Generation]:
-    """Greedy generation for already-formatted prompts, batched with left padding."""
+              desc: str, add_special_tokens: bool = False) -> list[Generation]:
+    """Greedy generation for prompts, batched with left padding; ``add_special_tokens`` adds what the tokenizer
+    puts before plain text (Llama's BOS; nothing for SmolLM2, whose "BOS" is the chat marker ``<|im_start|>``)."""
     tokenizer.padding_side = "left"
     results = []
     for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
         batch = prompts[start:start + batch_size]
-        inputs = tokenizer(batch, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        inputs = tokenizer(batch, return_tensors="pt", padding=True,
+                           add_special_tokens=add_special_tokens).to(model.device)
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                 pad_token_id=tokenizer.pad_token_id)
         for prompt, row in zip(batch, output[:, inputs["input_ids"].shape[1]:], strict=True):
@@ -58,9 +60,9 @@ def chat_replies(model, tokenizer, questions: list[str], max_new_tokens: int = 2
 
 def completions(model, tokenizer, texts: list[str], max_new_tokens: int = 8,
                 batch_size: int = 32) -> list[Generation]:
-    """Continue each plain text (BOS + text, no chat template): how a base model is meant to be used."""
-    prompts = [(tokenizer.bos_token or "") + text for text in texts]
-    return _generate(model, tokenizer, prompts, max_new_tokens, batch_size, desc="completions")
+    """Continue each plain text (no chat template; the tokenizer's own start token, if it adds one): how a base
+    model is meant to be used."""
+    return _generate(model, tokenizer, texts, max_new_tokens, batch_size, desc="completions", add_special_tokens=True)
 
 
 def correct(replies: list[str], answers: list[str], subjects: list[str] | None = None) -> list[bool]:

