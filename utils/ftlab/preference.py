@@ -242,13 +242,14 @@ def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) 
 def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
     """Held-out figures for one model, the same for every method.
 
-    On ``preference_eval``: preference accuracy (chosen scores above rejected) both ways — summed log-probs, and
+    On ``preference_eval`` (its first ``profile.eval_examples`` pairs): preference accuracy (chosen scores above rejected) both ways — summed log-probs, and
     per token, which is what SimPO and ORPO optimise and which a length difference cannot decide — and the mean
     summed margin. On the evaluation's fact questions: greedy replies and their accuracy. Given the SFT model's
     ``baseline`` measurement, both accuracies are also compared with it question by question
     (:func:`ftlab.evaluation.paired_comparison`).
     """
     pairs = data.course_dataset("preference_eval")
+    pairs = pairs.select(range(min(profile.eval_examples, len(pairs))))  # the profile's share, as for the facts
     scores = pair_scores(model, tokenizer, pairs)
     chosen, rejected, chosen_avg, rejected_avg = (scores[k] for k in ("chosen", "rejected", "chosen_avg",
                                                                        "rejected_avg"))

@@ -39,6 +39,7 @@ class Profile:
     eval_examples: int
     gradient_checkpointing: bool  # recompute activations in the backward pass: slower, far less memory
     ab_steps: int  # optimizer steps of each run in the seeded A/B comparisons (Lab 04; Lab 05 runs two thirds)
+    ab_seeds: int  # seeds per arm in those comparisons: one run proves nothing
     preference_steps: int  # optimizer steps of one preference-tuning run (DPO, SimPO, ORPO, KTO; Labs 06-09)
     preference_learning_rate: float  # lower than SFT's: preference losses push harder on a model that already chats
     seed: int = 0  # every training run's seed (FTLAB_SEED); benchmarks/outcomes.py varies it
@@ -66,7 +67,7 @@ PROFILES: dict[str, Profile] = {
         memory_gb=4, model=TOY_MODEL, model_ungated=TOY_MODEL, qlora_model=TOY_MODEL,
         qlora_model_ungated=TOY_MODEL, dtype="float32", max_seq_length=64, train_examples=1520,
         batch_size=16, grad_accum=1, max_steps=150, learning_rate=2e-3, lora_r=16, lora_alpha=32,
-        eval_examples=240, gradient_checkpointing=False, ab_steps=150, preference_steps=80,
+        eval_examples=240, gradient_checkpointing=False, ab_steps=150, ab_seeds=3, preference_steps=80,
         preference_learning_rate=1e-3,
     ),
     "cpu": Profile(
@@ -74,7 +75,7 @@ PROFILES: dict[str, Profile] = {
         memory_gb=8, model=SMOLLM2, model_ungated=SMOLLM2, qlora_model=SMOLLM2, qlora_model_ungated=SMOLLM2,
         dtype="float32", max_seq_length=128, train_examples=640, batch_size=8, grad_accum=1, max_steps=20,
         learning_rate=1e-3, lora_r=16, lora_alpha=32, eval_examples=96, gradient_checkpointing=False,
-        ab_steps=12, preference_steps=12, preference_learning_rate=5e-4,
+        ab_steps=12, ab_seeds=2, preference_steps=8, preference_learning_rate=5e-4,
     ),
     "gpu24": Profile(
         name="gpu24", description="one consumer GPU with ~24 GB (RTX 4090/5090 class)",
@@ -82,7 +83,7 @@ PROFILES: dict[str, Profile] = {
         qlora_model="meta-llama/Llama-3.1-8B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-7B-Instruct",
         dtype="bfloat16", max_seq_length=512, train_examples=1520, batch_size=4, grad_accum=4,
         max_steps=200, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, ab_steps=200, preference_steps=60, preference_learning_rate=5e-5,
+        gradient_checkpointing=True, ab_steps=200, ab_seeds=3, preference_steps=60, preference_learning_rate=5e-5,
     ),
     "spark": Profile(
         name="spark", description="NVIDIA DGX Spark: GB10, 128 GB unified memory",
@@ -90,7 +91,7 @@ PROFILES: dict[str, Profile] = {
         qlora_model="meta-llama/Llama-3.1-70B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-72B-Instruct",
         dtype="bfloat16", max_seq_length=1024, train_examples=1520, batch_size=4, grad_accum=4,
         max_steps=300, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, ab_steps=300, preference_steps=60, preference_learning_rate=5e-5,
+        gradient_checkpointing=True, ab_steps=300, ab_seeds=3, preference_steps=60, preference_learning_rate=5e-5,
     ),
 }
 
