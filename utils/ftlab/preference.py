@@ -242,10 +242,11 @@ def pair_logps(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) 
 def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
     """Held-out figures for one model, the same for every method.
 
-    On ``preference_eval`` (its first ``profile.eval_examples`` pairs): preference accuracy (chosen scores above rejected) both ways — summed log-probs, and
-    per token, which is what SimPO and ORPO optimise and which a length difference cannot decide — and the mean
-    summed margin. On the evaluation's fact questions: greedy replies and their accuracy. Given the SFT model's
-    ``baseline`` measurement, both accuracies are also compared with it question by question
+    On ``preference_eval`` (its first ``profile.eval_examples`` pairs): preference accuracy (chosen scores above
+    rejected) both ways — summed log-probs, and per token, which is what SimPO and ORPO optimise and which a length
+    difference cannot decide — and the mean summed margin. On the evaluation's fact questions: greedy replies and
+    their accuracy. Given the SFT model's ``baseline`` measurement, both accuracies are also compared with it
+    question by question
     (:func:`ftlab.evaluation.paired_comparison`).
     """
     pairs = data.course_dataset("preference_eval")
