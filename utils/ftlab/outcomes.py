@@ -89,6 +89,29 @@ EXPECTATIONS: dict[str, dict[str, Expectation]] = {
 }
 
 
+EXPECTATIONS["cpu"] = {  # SmolLM2-135M-Instruct: a real instruct model that chats but never read the toy world
+    "01.probe_accuracy": Expectation("the real model completes toy-world facts as plain text (it never read them)",
+                                     at_most=0.10, margin=0.02),
+    "01.chat_above_luck": Expectation("chat accuracy minus reciting a random fact, before any SFT", at_most=0.10,
+                                      margin=0.02),
+    "03.accuracy_before": Expectation("held-out chat accuracy of the real model before SFT", at_most=0.10,
+                                      margin=0.02),
+    "03.accuracy_gain": Expectation("held-out chat-accuracy gain from SFT (points as a share)", at_least=0.05,
+                                    margin=0.02),
+    "03.overfitting_signals": Expectation("overfitting signals in the full SFT run", at_most=0),
+    "03.tiny_eval_ratio": Expectation("final eval loss of the 32-example run over the full run's", at_least=1.05,
+                                      margin=0.05),
+    "04.qlora_accuracy": Expectation("QLoRA's held-out chat accuracy, mean over seeds", at_least=0.03, margin=0.01),
+    "04.qlora_minus_lora": Expectation("QLoRA minus LoRA accuracy, mean over seeds", at_least=-0.10, margin=0.02),
+    "05.eval_loss_ratio": Expectation("NEFTune's mean eval loss over the baseline's: no rise on a real model",
+                                      at_most=1.10, margin=0.03),
+    **_margin("06", "DPO"),
+    "06.abstention_gap": Expectation("nats by which the SFT model prefers its invented answer to 'I don't know'",
+                                     at_least=30, margin=10),
+    # Labs 07-11 only report on cpu so far: their outcomes have fewer than 3 measured runs (benchmarks/outcomes.md).
+}
+
+
 def measured(profile: str, key: str) -> list[float]:
     """The values ``benchmarks/outcomes.py`` recorded for one outcome (every seed × CPU kernel), if any."""
     if not MEASURED.is_file():
