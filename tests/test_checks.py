@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftlab import checks, estimate, models, preference, profiles, training
+from ftlab import checks, estimate, losses, models, profiles, training
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +143,7 @@ def test_dpo_beta_normalises_words_and_survives_extreme_margins():
 
 def test_predict_checkers_accept_the_stated_precision():
     chosen, rejected = [-0.2, -0.8], [-0.9, -0.6]
-    exact = preference.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
+    exact = losses.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
     assert checks.check_simpo_gamma(round(exact, 3), chosen, rejected, 2.0, 1.0)
     assert checks.check_simpo_gamma(torch.tensor(exact), chosen, rejected, 2.0, 1.0)
     assert not checks.check_simpo_gamma(exact + 0.05, chosen, rejected, 2.0, 1.0)

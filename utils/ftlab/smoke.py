@@ -225,36 +225,36 @@ def qlora(form: Form) -> dict:
 
 
 def _hand_loss(method: str, trainer) -> float:
-    """The hand-written loss of ``method`` (``ftlab.preference``) on a few of the trainer's collated examples."""
-    from ftlab import preference as pref
+    """The hand-written loss of ``method`` (``ftlab.losses``) on a few of the trainer's collated examples."""
+    from ftlab import losses, preference
 
     model = trainer.model
-    batch = pref.tiny_batch(trainer, 6 if method == "kto" else 4)
+    batch = preference.tiny_batch(trainer, 6 if method == "kto" else 4)
 
     def logps(ids, mask, completion, average=False):
-        return pref.completion_logps(model, batch[ids], batch[mask], completion, average=average)
+        return losses.completion_logps(model, batch[ids], batch[mask], completion, average=average)
 
     if method == "dpo":
         policy = logps("input_ids", "attention_mask", batch["completion_mask"])
         with model.disable_adapter():
             reference = logps("input_ids", "attention_mask", batch["completion_mask"])
         (chosen, rejected), (ref_chosen, ref_rejected) = policy.chunk(2), reference.chunk(2)
-        return pref.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta).item()
+        return losses.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta).item()
     if method in ("simpo", "orpo"):
         chosen, rejected = (logps(f"{side}_input_ids", f"{side}_attention_mask", batch[f"{side}_labels"] != -100,
                                   average=True) for side in ("chosen", "rejected"))
         if method == "simpo":
-            return pref.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma).item()
-        tokens = pref.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
+            return losses.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma).item()
+        tokens = losses.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
         mask = batch["chosen_attention_mask"][:, 1:].float()  # TRL's ORPO: NLL over prompt and answer tokens
-        return pref.orpo_loss(chosen, rejected, -(tokens * mask).sum() / mask.sum(), trainer.args.beta).item()
+        return losses.orpo_loss(chosen, rejected, -(tokens * mask).sum() / mask.sum(), trainer.args.beta).item()
     policy = logps("input_ids", "attention_mask", batch["completion_mask"])
     policy_kl = logps("KL_input_ids", "KL_attention_mask", batch["KL_completion_mask"])
     with model.disable_adapter():
         reference = logps("input_ids", "attention_mask", batch["completion_mask"])
         reference_kl = logps("KL_input_ids", "KL_attention_mask", batch["KL_completion_mask"])
-    z0 = pref.kto_reference_point(policy_kl, reference_kl)
-    return pref.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta).item()
+    z0 = losses.kto_reference_point(policy_kl, reference_kl)
+    return losses.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta).item()
 
 
 def preference_method(method: str) -> Callable[[Form], dict]:
