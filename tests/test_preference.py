@@ -11,7 +11,7 @@ import torch
 from peft import PeftModel
 from trl import DPOTrainer, KTOTrainer
 
-from ftlab import checks, data, evaluation, losses, models, preference, profiles, training
+from ftlab import checks, comparison, data, evaluation, losses, models, preference, profiles, training
 
 TOY = profiles.get("toy")
 
@@ -177,12 +177,12 @@ def test_comparison_table_and_chart():
               "train_seconds": 9.0, "preference_accuracy_per_token_before": 0.5,
               "preference_accuracy_per_token_after": 0.75, "preference_comparison": asdict(pairs),
               "fact_comparison": asdict(facts)}
-    table = preference.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
+    table = comparison.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
     assert list(table.index) == ["DPO", "KTO"] and table.loc["KTO", "needs pairs?"] == "no"
     assert table.loc["DPO", "fact accuracy"].startswith("40.0% → 90.0% (+50.0 points, 95% CI")
     assert "won 5, lost 0, tied 5" in table.loc["DPO", "fact accuracy"]
     assert table.loc["DPO", "per token"] == "50.0% → 75.0%"
-    assert len(preference.comparison_chart({"dpo": record}).axes) == 4
+    assert len(comparison.comparison_chart({"dpo": record}).axes) == 4
 
 
 def test_measure_reports_both_preference_accuracies_and_paired_changes():

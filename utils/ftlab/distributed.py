@@ -55,7 +55,7 @@ def lab_config(method: str, profile: Profile, output_dir: str | Path = "recipe-o
 
 
 def _preference():
-    """``ftlab.preference``, imported when needed: its plots and tables are no part of a rank's run."""
+    """``ftlab.preference``, imported when needed: its measurements and tables are no part of a rank's run."""
     from ftlab import preference
 
     return preference
