@@ -11,7 +11,7 @@ import torch
 from peft import PeftModel
 from trl import DPOTrainer, KTOTrainer
 
-from ftlab import checks, comparison, data, evaluation, losses, models, preference, profiles, training
+from ftlab import checks, comparison, data, evaluation, losses, models, preference, profiles, sft
 
 TOY = profiles.get("toy")
 
@@ -131,10 +131,10 @@ def test_configs_follow_the_profile():
 def test_start_model_is_the_sft_model():
     model, tokenizer = preference.start_model(TOY)
     base, _ = models.load(TOY)
-    sft = PeftModel.from_pretrained(base, training.ensure_sft_adapter(TOY)).eval()
+    sft_model = PeftModel.from_pretrained(base, sft.ensure_sft_adapter(TOY)).eval()
     ids = tokenizer(["The zarp is blue."], return_tensors="pt").input_ids
     with torch.no_grad():
-        assert torch.allclose(model(ids).logits, sft(ids).logits, atol=1e-4)
+        assert torch.allclose(model(ids).logits, sft_model(ids).logits, atol=1e-4)
     assert not isinstance(model, PeftModel)  # merged: every method adds its own fresh adapter
 
 
@@ -236,8 +236,8 @@ def test_troubleshooting_headings_quote_real_messages():
         KTOTrainer(model=model, args=preference.config("kto", TOY, train_sampling_strategy="random"),
                    train_dataset=preference.train_data("kto"), processing_class=tokenizer)
     assert quoted(str(error.value))
-    sft = PeftModel.from_pretrained(models.load(TOY)[0], training.ensure_sft_adapter(TOY))
+    sft_model = PeftModel.from_pretrained(models.load(TOY)[0], sft.ensure_sft_adapter(TOY))
     with pytest.raises(ValueError) as error:
-        DPOTrainer(model=sft, args=preference.config("dpo", TOY), train_dataset=preference.train_data("dpo"),
-                   processing_class=tokenizer, peft_config=training.lora_config(TOY))
+        DPOTrainer(model=sft_model, args=preference.config("dpo", TOY), train_dataset=preference.train_data("dpo"),
+                   processing_class=tokenizer, peft_config=sft.lora_config(TOY))
     assert quoted(str(error.value))

@@ -29,7 +29,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.import_utils import TRLExperimentalWarning
 
 import datasets
-from ftlab import data, evaluation, losses, memory, models, outcomes, training
+from ftlab import data, evaluation, losses, memory, models, outcomes, sft
 from ftlab.files import staged_file
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
@@ -78,7 +78,7 @@ def start_model(profile: Profile):
     the SFT model, which is DPO's and KTO's reference: TRL uses it that way instead of loading a second copy.
     """
     base, tokenizer = models.load(profile)
-    model = PeftModel.from_pretrained(base, training.ensure_sft_adapter(profile)).merge_and_unload()
+    model = PeftModel.from_pretrained(base, sft.ensure_sft_adapter(profile)).merge_and_unload()
     return model.eval(), tokenizer
 
 
@@ -92,7 +92,7 @@ def config(method: str, profile: Profile, output_dir: str | Path | None = None, 
     """The TRL config of ``method`` from the profile: steps, learning rate, batch, length, precision, no saving."""
     steps = overrides.pop("max_steps", profile.preference_steps)
     output_dir = output_dir or tempfile.mkdtemp(prefix=f"ftlab-{method}-")
-    settings = training.shared_settings(profile, output_dir, steps, seed) | {
+    settings = sft.shared_settings(profile, output_dir, steps, seed) | {
         "learning_rate": profile.preference_learning_rate,
         "per_device_train_batch_size": profile.batch_size * _method(method).batch_factor,
         **_method(method).settings,
@@ -111,7 +111,7 @@ def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed
     _, trainer_class = _TRL[method]
     return trainer_class(model=model, args=config(method, profile, seed=seed, **overrides),
                          train_dataset=train_data(method), processing_class=tokenizer,
-                         peft_config=training.lora_config(profile))
+                         peft_config=sft.lora_config(profile))
 
 
 def _method(method: str) -> Method:
@@ -242,7 +242,7 @@ def recipe(method: str, profile: Profile) -> dict:
     """Everything that decides a run's figures; a record made with another recipe is stale and re-run."""
     files = ["preference.jsonl", "preference_eval.jsonl", "unpaired.jsonl", "eval.jsonl"]
     digest = hashlib.sha256(b"".join((DATASETS_DIR / name).read_bytes() for name in files)).hexdigest()[:16]
-    sft_stamp = training.sft_adapter_dir(profile) / "ftlab_base.txt"
+    sft_stamp = sft.sft_adapter_dir(profile) / "ftlab_base.txt"
     return {"version": RECIPE_VERSION, "method": method, "settings": _method(method).settings,
             "steps": profile.preference_steps, "learning_rate": profile.preference_learning_rate,
             "batch_size": profile.batch_size * _method(method).batch_factor, "grad_accum": profile.grad_accum,

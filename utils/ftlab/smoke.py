@@ -174,12 +174,13 @@ def _trained(trainer) -> dict:
 
 def sft(form: Form) -> dict:
     """Labs 01 and 03: the toy model in the profile's dtype, SFT with LoRA for a few steps, then a greedy reply."""
-    from ftlab import evaluation, models, training
+    from ftlab import evaluation, models
+    from ftlab import sft as course_sft  # this stage is called sft too
 
     profile = smoke_profile(form)
     model, tokenizer = models.load(profile)
-    trainer = training.silence(training.sft_trainer(profile, model=model, tokenizer=tokenizer,
-                                                    max_steps=form.sft_steps, eval_strategy="no", **NO_WARMUP))
+    trainer = course_sft.silence(course_sft.sft_trainer(profile, model=model, tokenizer=tokenizer,
+                                                        max_steps=form.sft_steps, eval_strategy="no", **NO_WARMUP))
     result = {"dtype": str(model.dtype), "device": str(model.device),
               "gradient_checkpointing": trainer.args.activation_checkpointing, **_trained(trainer)}
     (reply,) = evaluation.chat_replies(trainer.model.eval(), tokenizer, ["What color is the zarp?"])
@@ -214,13 +215,13 @@ def qlora(form: Form) -> dict:
     """Lab 04: the toy model loaded in 4 bits (NF4), prepared for k-bit training, a few QLoRA steps."""
     from peft import prepare_model_for_kbit_training
 
-    from ftlab import models, training
+    from ftlab import models, sft
 
     profile = smoke_profile(form)
     model, tokenizer = models.load(profile, four_bit=True)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
-    trainer = training.silence(training.sft_trainer(profile, model=model, tokenizer=tokenizer,
-                                                    max_steps=form.qlora_steps, eval_strategy="no", **NO_WARMUP))
+    trainer = sft.silence(sft.sft_trainer(profile, model=model, tokenizer=tokenizer,
+                                          max_steps=form.qlora_steps, eval_strategy="no", **NO_WARMUP))
     return {"weights_mib": memory.tensor_bytes(model) / memory.MIB, **_trained(trainer)}
 
 
@@ -262,11 +263,11 @@ def preference_method(method: str) -> Callable[[Form], dict]:
     randomised fresh adapter's hand-written loss against TRL's (to a bf16 tolerance on a GPU), then a few steps."""
 
     def stage(form: Form) -> dict:
-        from ftlab import models, preference, training
+        from ftlab import models, preference, sft
 
         profile = smoke_profile(form)
         model, tokenizer = models.load(profile)
-        trainer = training.silence(preference.make_trainer(method, profile, model, tokenizer, **NO_WARMUP))
+        trainer = sft.silence(preference.make_trainer(method, profile, model, tokenizer, **NO_WARMUP))
         torch.manual_seed(0)
         with torch.no_grad():
             for name, parameter in trainer.model.named_parameters():
