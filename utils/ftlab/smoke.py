@@ -316,10 +316,10 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         predicted = estimate.estimate_training(run.shape, weight_bits=run.weight_bits, lora_r=LORA_R,
                                                batch_size=run.batch_size, seq_len=run.seq_len,
                                                gradient_checkpointing=True).total
-        free = hardware.free_memory_gb() * hardware.GIB
+        free = hardware.free_memory_gb() * estimate.GIB
         if predicted > 0.9 * free:
-            return {"skipped": f"needs ~{predicted / hardware.GIB:.1f} GiB by ftlab.estimate, "
-                               f"{free / hardware.GIB:.1f} GiB free"}
+            return {"skipped": f"needs ~{predicted / estimate.GIB:.1f} GiB by ftlab.estimate, "
+                               f"{free / estimate.GIB:.1f} GiB free"}
         torch.manual_seed(0)
         step_seconds = []
         with memory.measure_peak(device) as peak:
@@ -350,8 +350,8 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         return {"label": run.label, "parameters": run.shape.parameters, "weight_bits": run.weight_bits,
                 "batch_size": run.batch_size, "seq_len": run.seq_len, "steps": run.steps, "loss": loss.item(),
                 "seconds_per_step": seconds, "tokens_per_s": tokens_per_s, "mfu": mfu,
-                "peak_memory_gib": peak.delta_bytes / hardware.GIB, "memory_device": peak.device,
-                "estimate_gib": predicted / hardware.GIB,
+                "peak_memory_gib": peak.delta_bytes / estimate.GIB, "memory_device": peak.device,
+                "estimate_gib": predicted / estimate.GIB,
                 "estimate_error": predicted / peak.delta_bytes - 1 if peak.delta_bytes else None}
 
     stage.__name__ = run.key
