@@ -10,8 +10,8 @@ checks that they agree).
 
 from __future__ import annotations
 
+from ftlab import profiles
 from ftlab.estimate import SHAPES
-from ftlab.profiles import PROFILES
 
 GB = 1e9
 GGUF_BITS_PER_WEIGHT = {"bf16": 16.0005, "Q8_0": 8.5008, "Q4_K_M": 4.8944}
@@ -20,7 +20,9 @@ MERGED_COPIES = 2
 
 def budget(profile_name: str, ungated: bool = False) -> dict[str, float]:
     """GB (10**9 bytes) a profile writes: ``download`` (prefetch), ``lab10`` (merged copies and GGUFs), ``total``."""
-    profile = PROFILES[profile_name].without_gate() if ungated else PROFILES[profile_name]
+    profile = profiles.get(profile_name)
+    if ungated:
+        profile = profile.without_gate()
     lora, qlora = SHAPES[profile.model_for("base")].parameters, SHAPES[profile.model_for("qlora")].parameters
     download = 2 * (lora + qlora) / GB
     lab10 = (MERGED_COPIES * 2 * lora + sum(bits / 8 * lora for bits in GGUF_BITS_PER_WEIGHT.values())) / GB

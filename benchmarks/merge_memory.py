@@ -32,7 +32,7 @@ def build(workdir: Path) -> tuple[Path, Path]:
     from transformers import LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging
 
-    from ftlab import merge, toy, training
+    from ftlab import merge, sft, toy
 
     logging.disable_progress_bar()
     torch.manual_seed(0)
@@ -42,7 +42,7 @@ def build(workdir: Path) -> tuple[Path, Path]:
     for name in merge.TOKENIZER_FILES:
         if (toy.model_dir() / name).is_file():
             shutil.copy2(toy.model_dir() / name, base / name)
-    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=training.LORA_TARGETS))
+    peft_model = get_peft_model(model, LoraConfig(r=16, lora_alpha=32, target_modules=sft.LORA_TARGETS))
     with torch.no_grad():
         for name, parameter in peft_model.named_parameters():
             if "lora_B" in name:

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-GIB = 1024**3
+from ftlab.estimate import GIB
 
 
 def fake_gpu(monkeypatch, name: str = "NVIDIA H100 80GB HBM3", total_gib: float = 80, capability=(9, 0),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from ftlab import checks, estimate, models, preference, profiles, training
+from ftlab import checks, estimate, losses, models, profiles, sft
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_lora_parameters_accepts_floats_and_numpy():
 
 
 def test_overfitting_checker_accepts_the_course_detector_and_catches_shortcuts():
-    assert checks.check_overfitting_detector(lambda history: bool(training.overfitting_signals(history)))
+    assert checks.check_overfitting_detector(lambda history: bool(sft.overfitting_signals(history)))
     last_train_low = checks.check_overfitting_detector(lambda h: [x["loss"] for x in h if "loss" in x][-1] < 0.2)
     assert not last_train_low and "low train loss alone is no signal" in last_train_low.message
 
@@ -97,7 +97,7 @@ def test_overfitting_checker_accepts_the_course_detector_and_catches_shortcuts()
     assert "not only the gap" in checks.check_overfitting_detector(gap_only).message
 
     def forgot_return(history):
-        bool(training.overfitting_signals(history))
+        bool(sft.overfitting_signals(history))
 
     assert "forget `return`" in checks.check_overfitting_detector(forgot_return).message
 
@@ -106,7 +106,7 @@ def test_overfitting_checker_accepts_the_course_detector_and_catches_shortcuts()
         return False
 
     assert not checks.check_overfitting_detector(sorts_in_place)
-    assert checks.check_overfitting_detector(lambda history: bool(training.overfitting_signals(history)))
+    assert checks.check_overfitting_detector(lambda history: bool(sft.overfitting_signals(history)))
 
 
 def test_weight_memory_hints_name_each_mistake():
@@ -143,7 +143,7 @@ def test_dpo_beta_normalises_words_and_survives_extreme_margins():
 
 def test_predict_checkers_accept_the_stated_precision():
     chosen, rejected = [-0.2, -0.8], [-0.9, -0.6]
-    exact = preference.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
+    exact = losses.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
     assert checks.check_simpo_gamma(round(exact, 3), chosen, rejected, 2.0, 1.0)
     assert checks.check_simpo_gamma(torch.tensor(exact), chosen, rejected, 2.0, 1.0)
     assert not checks.check_simpo_gamma(exact + 0.05, chosen, rejected, 2.0, 1.0)

@@ -3,7 +3,7 @@
 import pytest
 from peft import get_peft_model
 
-from ftlab import estimate, models, profiles, training
+from ftlab import estimate, models, profiles, sft
 
 
 @pytest.mark.parametrize(("name", "billions"), [
@@ -20,9 +20,9 @@ def test_toy_shape_and_lora_count_match_the_libraries():
     model, _ = models.load(profile)
     shape = estimate.ModelShape.from_config(model.config)
     assert shape.parameters == model.num_parameters()
-    peft_model = get_peft_model(model, training.lora_config(profile))
+    peft_model = get_peft_model(model, sft.lora_config(profile))
     trainable = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
-    assert estimate.lora_parameters(shape, profile.lora_r, training.LORA_TARGETS) == trainable
+    assert estimate.lora_parameters(shape, profile.lora_r, sft.LORA_TARGETS) == trainable
 
 
 def test_70b_needs_4bit_on_a_spark():

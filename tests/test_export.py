@@ -11,7 +11,7 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from ftlab import data, export, files, merge, models, profiles, toy, training
+from ftlab import data, export, files, merge, models, profiles, sft, toy
 
 TOY = profiles.get("toy")
 
@@ -19,7 +19,7 @@ TOY = profiles.get("toy")
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     work = tmp_path_factory.mktemp("export")
-    merged = merge.streaming_merge(toy.model_dir(), training.ensure_sft_adapter(TOY), work / "merged")
+    merged = merge.streaming_merge(toy.model_dir(), sft.ensure_sft_adapter(TOY), work / "merged")
     f16 = export.convert(merged, work / "model-f16.gguf")
     return {"merged": merged, "f16": f16, "Q8_0": export.quantize(f16, work / "model-Q8_0.gguf", "Q8_0"),
             "Q4_K_M": export.quantize(f16, work / "model-Q4_K_M.gguf", "Q4_K_M")}

@@ -1,9 +1,9 @@
-"""ftlab.lora against PEFT, ftlab.training's adapter bookkeeping and overfitting signals, the Lab 02-05 checkers."""
+"""ftlab.lora against PEFT, ftlab.sft's adapter bookkeeping and overfitting signals, the Lab 02-05 checkers."""
 
 import torch
 from peft import LoraConfig, get_peft_model
 
-from ftlab import checks, estimate, models, profiles, training
+from ftlab import checks, estimate, models, profiles, sft
 from ftlab.lora import LoRALinear
 
 
@@ -44,25 +44,25 @@ def test_lora_starts_as_the_base_layer_and_rejects_bad_rank():
 
 def test_overfitting_signals_on_labelled_logs():
     for name, (history, overfitting) in checks.OVERFITTING_CASES.items():
-        assert bool(training.overfitting_signals(history)) == overfitting, name
+        assert bool(sft.overfitting_signals(history)) == overfitting, name
 
 
 def test_adapter_is_retrained_when_the_base_model_changes(tmp_path, monkeypatch):
     monkeypatch.setenv("FTLAB_OUTPUTS", str(tmp_path))
     profile = profiles.get("toy")
     trained = []
-    real_trainer = training.sft_trainer
+    real_trainer = sft.sft_trainer
 
     def short_trainer(p, **kwargs):
         trained.append(1)
         return real_trainer(p, max_steps=2, **kwargs)
 
-    monkeypatch.setattr(training, "sft_trainer", short_trainer)
-    first = training.ensure_sft_adapter(profile)
+    monkeypatch.setattr(sft, "sft_trainer", short_trainer)
+    first = sft.ensure_sft_adapter(profile)
     assert (first / "adapter_config.json").is_file() and len(trained) == 1
-    assert training.ensure_sft_adapter(profile) == first and len(trained) == 1  # reused
+    assert sft.ensure_sft_adapter(profile) == first and len(trained) == 1  # reused
     (first / "ftlab_base.txt").write_text("toy-v0-older-build")
-    training.ensure_sft_adapter(profile)
+    sft.ensure_sft_adapter(profile)
     assert len(trained) == 2 and (first / "ftlab_base.txt").read_text() != "toy-v0-older-build"
     assert [p.name for p in first.parent.iterdir()] == [first.name]  # no staging directory left
 
@@ -85,6 +85,6 @@ def test_lab_checkers():
     assert checks.check_neftune_scale(5 / (512 * 4096) ** 0.5, 5, 512, 4096)
     assert "not by L·d itself" in checks.check_neftune_scale(5 / (512 * 4096), 5, 512, 4096).message
     assert "both the sequence length" in checks.check_neftune_scale(5 / 512**0.5, 5, 512, 4096).message
-    assert checks.check_overfitting_detector(lambda h: bool(training.overfitting_signals(h)))
+    assert checks.check_overfitting_detector(lambda h: bool(sft.overfitting_signals(h)))
     assert "you said fine" in checks.check_overfitting_detector(lambda h: False).message
     assert "raised ZeroDivisionError" in checks.check_overfitting_detector(lambda h: 1 / 0).message

@@ -10,14 +10,14 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from transformers import AutoModelForCausalLM, BertConfig, LlamaConfig, LlamaForCausalLM
 
-from ftlab import files, merge, models, profiles, toy, training
+from ftlab import files, merge, models, profiles, sft, toy
 
 TOY = profiles.get("toy")
 
 
 @pytest.fixture(scope="module")
 def adapter():
-    return training.ensure_sft_adapter(TOY)
+    return sft.ensure_sft_adapter(TOY)
 
 
 def test_streaming_merge_equals_peft_merge(tmp_path, adapter):

@@ -1,5 +1,5 @@
-"""ftlab.preference: the hand-written DPO, SimPO, ORPO and KTO losses equal TRL's on the same inputs; trainers are
-configured from the profile; measurements, records and the Lab 06-09 checkers behave."""
+"""ftlab.losses and ftlab.preference: the hand-written DPO, SimPO, ORPO and KTO losses equal TRL's on the same
+inputs; trainers are configured from the profile; measurements, records and the Lab 06-09 checkers behave."""
 
 import json
 import re
@@ -11,7 +11,7 @@ import torch
 from peft import PeftModel
 from trl import DPOTrainer, KTOTrainer
 
-from ftlab import checks, data, evaluation, models, preference, profiles, training
+from ftlab import checks, comparison, data, evaluation, losses, models, preference, profiles, sft
 
 TOY = profiles.get("toy")
 
@@ -36,13 +36,13 @@ def test_dpo_loss_by_hand_equals_trl(trainers):
     trainer = trainers["dpo"]
     batch, model = preference.tiny_batch(trainer), trainer.model
     with torch.no_grad():
-        policy = preference.completion_logps(model, batch["input_ids"], batch["attention_mask"],
-                                             batch["completion_mask"])
+        policy = losses.completion_logps(model, batch["input_ids"], batch["attention_mask"],
+                                         batch["completion_mask"])
         with model.disable_adapter():  # the reference: the SFT model, adapter off
-            reference = preference.completion_logps(model, batch["input_ids"], batch["attention_mask"],
-                                                    batch["completion_mask"])
+            reference = losses.completion_logps(model, batch["input_ids"], batch["attention_mask"],
+                                                batch["completion_mask"])
         (chosen, rejected), (ref_chosen, ref_rejected) = policy.chunk(2), reference.chunk(2)
-        mine = preference.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta)
+        mine = losses.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta)
         theirs = trainer.compute_loss(model, batch)
     assert trainer.ref_model is None  # PEFT: no second copy of the model
     assert not torch.allclose(policy, reference)  # the check is not the trivial log 2 of an untrained adapter
@@ -50,8 +50,8 @@ def test_dpo_loss_by_hand_equals_trl(trainers):
 
 
 def _pair_averages(model, batch):
-    return [preference.completion_logps(model, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"],
-                                        batch[f"{side}_labels"] != -100, average=True)
+    return [losses.completion_logps(model, batch[f"{side}_input_ids"], batch[f"{side}_attention_mask"],
+                                    batch[f"{side}_labels"] != -100, average=True)
             for side in ("chosen", "rejected")]
 
 
@@ -61,12 +61,12 @@ def test_simpo_loss_by_hand_equals_trl(trainers):
     batch, model = preference.tiny_batch(trainer), trainer.model
     with torch.no_grad():
         chosen, rejected = _pair_averages(model, batch)
-        mine = preference.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma)
+        mine = losses.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma)
         assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
     # TRL's own loss function on made-up log-probabilities, the same inputs for both
     made_up = torch.tensor([-0.2, -1.5, -0.7]), torch.tensor([-0.9, -0.4, -2.0])
     theirs = trainer.cpo_loss(*made_up)[0].mean()
-    assert abs(preference.simpo_loss(*made_up, trainer.args.beta, trainer.args.simpo_gamma) - theirs) < 1e-6
+    assert abs(losses.simpo_loss(*made_up, trainer.args.beta, trainer.args.simpo_gamma) - theirs) < 1e-6
 
 
 def test_orpo_loss_by_hand_equals_trl(trainers):
@@ -74,14 +74,14 @@ def test_orpo_loss_by_hand_equals_trl(trainers):
     batch, model = preference.tiny_batch(trainer), trainer.model
     with torch.no_grad():
         chosen, rejected = _pair_averages(model, batch)
-        token_logps = preference.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
+        token_logps = losses.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
         mask = batch["chosen_attention_mask"][:, 1:].float()  # TRL's ORPO: NLL over prompt *and* answer tokens
         nll = -(token_logps * mask).sum() / mask.sum()
-        mine = preference.orpo_loss(chosen, rejected, nll, trainer.args.beta)
+        mine = losses.orpo_loss(chosen, rejected, nll, trainer.args.beta)
         assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
     made_up = torch.tensor([-0.2, -1.5, -0.7]), torch.tensor([-0.9, -0.4, -2.0])
     theirs = 1.3 - trainer.odds_ratio_loss(*made_up)[0].mean()
-    assert abs(preference.orpo_loss(*made_up, torch.tensor(1.3), trainer.args.beta) - theirs) < 1e-6
+    assert abs(losses.orpo_loss(*made_up, torch.tensor(1.3), trainer.args.beta) - theirs) < 1e-6
 
 
 def test_kto_loss_by_hand_equals_trl(trainers):
@@ -90,29 +90,29 @@ def test_kto_loss_by_hand_equals_trl(trainers):
     assert 0 < batch["label"].sum() < len(batch["label"])  # both kinds of example in the batch
     with torch.no_grad():
         def logps(prefix=""):
-            return preference.completion_logps(model, batch[f"{prefix}input_ids"], batch[f"{prefix}attention_mask"],
-                                               batch[f"{prefix}completion_mask"])
+            return losses.completion_logps(model, batch[f"{prefix}input_ids"], batch[f"{prefix}attention_mask"],
+                                           batch[f"{prefix}completion_mask"])
 
         policy, policy_mismatched = logps(), logps("KL_")
         with model.disable_adapter():
             reference, reference_mismatched = logps(), logps("KL_")
-        z0 = preference.kto_reference_point(policy_mismatched, reference_mismatched)
-        mine = preference.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta)
+        z0 = losses.kto_reference_point(policy_mismatched, reference_mismatched)
+        mine = losses.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta)
         assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
     assert z0 > 0
 
 
 def test_hand_losses_on_known_values():
-    assert torch.isclose(preference.dpo_loss(*torch.zeros(4, 2), beta=0.1), torch.log(torch.tensor(2.0)))
+    assert torch.isclose(losses.dpo_loss(*torch.zeros(4, 2), beta=0.1), torch.log(torch.tensor(2.0)))
     big = torch.tensor([50.0])
-    assert preference.dpo_loss(big, -big, torch.zeros(1), torch.zeros(1), beta=0.1) < 1e-4
+    assert losses.dpo_loss(big, -big, torch.zeros(1), torch.zeros(1), beta=0.1) < 1e-4
     # SimPO with a target margin: a tie costs more than log 2
-    assert preference.simpo_loss(torch.tensor([-1.0]), torch.tensor([-1.0]), 2.0, 0.5) > torch.log(torch.tensor(2.0))
+    assert losses.simpo_loss(torch.tensor([-1.0]), torch.tensor([-1.0]), 2.0, 0.5) > torch.log(torch.tensor(2.0))
     p = torch.tensor([0.3])
-    assert torch.isclose(preference.log_odds(p.log()), torch.log(p / (1 - p)))
+    assert torch.isclose(losses.log_odds(p.log()), torch.log(p / (1 - p)))
     labels = torch.tensor([True, False])
     same = torch.zeros(2)
-    assert torch.isclose(preference.kto_loss(same, same, labels, torch.tensor(0.0), beta=0.1), torch.tensor(0.5))
+    assert torch.isclose(losses.kto_loss(same, same, labels, torch.tensor(0.0), beta=0.1), torch.tensor(0.5))
 
 
 def test_configs_follow_the_profile():
@@ -131,10 +131,10 @@ def test_configs_follow_the_profile():
 def test_start_model_is_the_sft_model():
     model, tokenizer = preference.start_model(TOY)
     base, _ = models.load(TOY)
-    sft = PeftModel.from_pretrained(base, training.ensure_sft_adapter(TOY)).eval()
+    sft_model = PeftModel.from_pretrained(base, sft.ensure_sft_adapter(TOY)).eval()
     ids = tokenizer(["The zarp is blue."], return_tensors="pt").input_ids
     with torch.no_grad():
-        assert torch.allclose(model(ids).logits, sft(ids).logits, atol=1e-4)
+        assert torch.allclose(model(ids).logits, sft_model(ids).logits, atol=1e-4)
     assert not isinstance(model, PeftModel)  # merged: every method adds its own fresh adapter
 
 
@@ -177,12 +177,12 @@ def test_comparison_table_and_chart():
               "train_seconds": 9.0, "preference_accuracy_per_token_before": 0.5,
               "preference_accuracy_per_token_after": 0.75, "preference_comparison": asdict(pairs),
               "fact_comparison": asdict(facts)}
-    table = preference.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
+    table = comparison.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
     assert list(table.index) == ["DPO", "KTO"] and table.loc["KTO", "needs pairs?"] == "no"
     assert table.loc["DPO", "fact accuracy"].startswith("40.0% → 90.0% (+50.0 points, 95% CI")
     assert "won 5, lost 0, tied 5" in table.loc["DPO", "fact accuracy"]
     assert table.loc["DPO", "per token"] == "50.0% → 75.0%"
-    assert len(preference.comparison_chart({"dpo": record}).axes) == 4
+    assert len(comparison.comparison_chart({"dpo": record}).axes) == 4
 
 
 def test_measure_reports_both_preference_accuracies_and_paired_changes():
@@ -204,9 +204,9 @@ def test_lab_checkers():
     assert "one word" in checks.check_dpo_beta("up", margins, 0.1, 0.5).message
 
     chosen, rejected = [-0.2, -0.8], [-0.9, -0.6]
-    right = preference.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
+    right = losses.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
     assert checks.check_simpo_gamma(right, chosen, rejected, 2.0, 1.0)
-    no_gamma = preference.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 0.0).item()
+    no_gamma = losses.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 0.0).item()
     assert "left γ out" in checks.check_simpo_gamma(no_gamma, chosen, rejected, 2.0, 1.0).message
     assert "give a number" in checks.check_simpo_gamma(None, chosen, rejected, 2.0, 1.0).message
 
@@ -236,8 +236,8 @@ def test_troubleshooting_headings_quote_real_messages():
         KTOTrainer(model=model, args=preference.config("kto", TOY, train_sampling_strategy="random"),
                    train_dataset=preference.train_data("kto"), processing_class=tokenizer)
     assert quoted(str(error.value))
-    sft = PeftModel.from_pretrained(models.load(TOY)[0], training.ensure_sft_adapter(TOY))
+    sft_model = PeftModel.from_pretrained(models.load(TOY)[0], sft.ensure_sft_adapter(TOY))
     with pytest.raises(ValueError) as error:
-        DPOTrainer(model=sft, args=preference.config("dpo", TOY), train_dataset=preference.train_data("dpo"),
-                   processing_class=tokenizer, peft_config=training.lora_config(TOY))
+        DPOTrainer(model=sft_model, args=preference.config("dpo", TOY), train_dataset=preference.train_data("dpo"),
+                   processing_class=tokenizer, peft_config=sft.lora_config(TOY))
     assert quoted(str(error.value))

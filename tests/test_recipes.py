@@ -12,7 +12,7 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from datasets import load_dataset
-from ftlab import distributed, profiles, training
+from ftlab import distributed, profiles, sft
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [(name, method) for name in profiles.PROFILES for method in distributed.METHODS]
@@ -50,7 +50,7 @@ def test_trl_reads_the_recipe_as_the_labs_config(name, method):
     differ = {k: (parsed[k], lab[k]) for k in lab if k not in distributed.MACHINE_KEYS and parsed[k] != lab[k]}
     assert not differ, f"recipe vs lab (recipe, lab): {differ}"
     assert {"bf16": config.bf16, "fp16": config.fp16} == distributed.target_precision(profile)
-    lora, recipe_lora = training.lora_config(profile), get_peft_config(model_args)
+    lora, recipe_lora = sft.lora_config(profile), get_peft_config(model_args)
     assert (recipe_lora.r, recipe_lora.lora_alpha, recipe_lora.lora_dropout, recipe_lora.target_modules,
             recipe_lora.task_type) == (lora.r, lora.lora_alpha, lora.lora_dropout, lora.target_modules, lora.task_type)
     assert model_args.dtype == profile.dtype
@@ -66,7 +66,7 @@ def test_trl_reads_the_recipe_as_the_labs_config(name, method):
 def test_the_sft_recipe_trains_on_the_labs_split(name):
     profile = profiles.get(name)
     loaded = load_dataset(str(ROOT / distributed.sft_data_dir(profile)))
-    train, evaluation = training.sft_splits(profile)
+    train, evaluation = sft.sft_splits(profile)
     assert loaded["train"].to_list() == train.to_list() and loaded["test"].to_list() == evaluation.to_list()
 
 

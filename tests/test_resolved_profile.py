@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from ftlab import models, profiles, training
+from ftlab import models, profiles, sft
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -15,7 +15,7 @@ def test_the_resolved_profile_reaches_every_loader(monkeypatch):
     monkeypatch.setenv("FTLAB_UNGATED", "1")
     p = profiles.current()
     assert models.resolve(p) == "Qwen/Qwen2.5-3B-Instruct" and models.resolve(p, "qlora") == "Qwen/Qwen2.5-7B-Instruct"
-    assert training._base_identity(p) == "Qwen/Qwen2.5-3B-Instruct"
+    assert sft._base_identity(p) == "Qwen/Qwen2.5-3B-Instruct"
     readers = [path for path in [*(ROOT / "utils" / "ftlab").glob("*.py"), *(ROOT / "labs").glob("*.ipynb")]
                if "_ungated" in path.read_text() and path.name != "profiles.py"]
     assert readers == []

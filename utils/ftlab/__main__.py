@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ftlab import prefetch, smoke
+from ftlab import prefetch, profiles, smoke
 from ftlab.profiles import PROFILES
 
 
@@ -38,8 +38,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "smoke":
         return smoke.main(args)
-    if args.profile not in PROFILES:
-        args.subparser.error(f"unknown profile {args.profile!r}; known profiles: {', '.join(PROFILES)}")
+    try:
+        profiles.get(args.profile)  # an unknown name is a usage error, in profiles.get's words
+    except ValueError as error:
+        args.subparser.error(str(error))
     cache_dir = prefetch.hub_cache_dir()
     downloads = prefetch.plan(args.profile, ungated=args.ungated, cache_dir=cache_dir)
     print(prefetch.describe(args.profile, downloads, cache_dir))

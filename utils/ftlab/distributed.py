@@ -2,7 +2,7 @@
 measured 2-process run on the CPU.
 
 * ``recipe`` / ``write_recipes``: ``recipes/<profile>/<method>.yaml`` holds the non-default values of the very
-  config object a lab trains with (``training.sft_config``, ``preference.config``), its LoRA settings as TRL's
+  config object a lab trains with (``sft.sft_config``, ``preference.config``), its LoRA settings as TRL's
   ``ModelConfig`` flags, the model and the course dataset. ``tests/test_recipes.py`` checks the committed files
   are what this writes, and that TRL's own parser turns them back into the lab's config.
 * ``check_recipe`` / ``check_accelerate_config`` / ``command``: one clear error for a profile, method, dataset or
@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 from accelerate.commands.config.config_args import ClusterConfig, load_config_from_file
 
-from ftlab import data, models, profiles, training
+from ftlab import data, models, profiles, sft
 from ftlab.files import staged_dir, staged_file
 from ftlab.paths import REPO_ROOT
 from ftlab.profiles import Profile
@@ -50,12 +50,12 @@ SHOWN = {"learning_rate", "per_device_train_batch_size", "gradient_accumulation_
 def lab_config(method: str, profile: Profile, output_dir: str | Path = "recipe-output"):
     """The TRL config a lab builds for ``method`` on ``profile`` (Lab 03 for SFT, Labs 06-09 for the others)."""
     if method == "sft":
-        return training.sft_config(profile, output_dir)
+        return sft.sft_config(profile, output_dir)
     return _preference().config(method, profile, output_dir)
 
 
 def _preference():
-    """``ftlab.preference``, imported when needed: its plots and tables are no part of a rank's run."""
+    """``ftlab.preference``, imported when needed: its measurements and tables are no part of a rank's run."""
     from ftlab import preference
 
     return preference
@@ -76,7 +76,7 @@ def recipe(method: str, profile: Profile) -> dict:
     values = {key: value for key, value in config.to_dict().items()  # gradient_checkpointing: activation_'s old name
               if key not in MACHINE_KEYS | {"gradient_checkpointing"} and (value != defaults[key] or key in shown)}
     values |= target_precision(profile)  # explicit: TRL's configs default to bf16
-    lora = training.lora_config(profile)
+    lora = sft.lora_config(profile)
     model = {} if profile.is_toy else {"model_name_or_path": profile.model}
     model |= {"dtype": profile.dtype, "use_peft": True, "lora_r": lora.r, "lora_alpha": lora.lora_alpha,
               "lora_dropout": lora.lora_dropout, "lora_target_modules": sorted(lora.target_modules)}
@@ -145,7 +145,7 @@ def sft_data_dir(profile: Profile) -> str:
 
 def sft_data(profile: Profile) -> dict[str, list[dict]]:
     """The lab's SFT split as prompt/completion rows: ``{"train": [...], "test": [...]}``."""
-    train, test = training.sft_splits(profile)
+    train, test = sft.sft_splits(profile)
     return {"train": train.to_list(), "test": test.to_list()}
 
 

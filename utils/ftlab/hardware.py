@@ -10,7 +10,7 @@ import psutil
 import torch
 from packaging.version import Version
 
-GIB = 1024**3
+from ftlab.estimate import GIB
 
 
 def device() -> str:

@@ -43,25 +43,30 @@ def template_parts(tokenizer) -> dict[str, str]:
         raise ModelfileError("the chat template drops or rewrites message contents, or its generation prompt is "
                              "not appended at the end; write the Modelfile TEMPLATE by hand")
     generation = full[len(without_prompt):]
-    p0, rest = full.split(m["system"])
-    p1, rest = rest.split(m["user"])
-    p2, rest = rest.split(m["assistant"])
-    p3, p4 = rest.split(m["user2"])
-    q0 = without_system.split(m["user"])[0]
-    user_suffix = p4.removesuffix(generation)
+    # The full rendering, cut at the four markers:
+    #   before_system SYSTEM system_to_user USER1 user_to_assistant ASSISTANT assistant_to_user USER2 after_user
+    before_system, rest = full.split(m["system"])
+    system_to_user, rest = rest.split(m["user"])
+    user_to_assistant, rest = rest.split(m["assistant"])
+    assistant_to_user, after_user = rest.split(m["user2"])
+    before_user_without_system = without_system.split(m["user"])[0]  # any default system block, then user
+    user_suffix = after_user.removesuffix(generation)
+    user_prefix = assistant_to_user[len(user_suffix):]
     # Between an assistant turn and the next user turn: the end of a turn, then the user's header. Every turn is
     # assumed to end the same way; tests/test_modelfile.py renders the result to check such assumptions.
-    if not p3.startswith(user_suffix) or not p1.endswith(p3[len(user_suffix):]) \
-            or not q0.endswith(p3[len(user_suffix):]):
+    if not assistant_to_user.startswith(user_suffix) or not system_to_user.endswith(user_prefix) \
+            or not before_user_without_system.endswith(user_prefix):
         raise ModelfileError("the chat template ends assistant and user turns differently; write the Modelfile "
                              "TEMPLATE by hand")
-    user_prefix = p3[len(user_suffix):]
     bos = tokenizer.bos_token or ""
-    head = bos if bos and p0.startswith(bos) and not user_prefix.startswith(bos) else ""
-    return {"head": head, "system_prefix": p0[len(head):], "system_suffix": p1[: len(p1) - len(user_prefix)],
-            "user_prefix": user_prefix, "user_suffix": user_suffix, "assistant_prefix": p2[len(user_suffix):],
-            "assistant_suffix": p3[: len(p3) - len(user_prefix)], "generation": generation,
-            "default_system": q0[len(head): len(q0) - len(user_prefix)]}
+    head = bos if bos and before_system.startswith(bos) and not user_prefix.startswith(bos) else ""
+    return {"head": head, "system_prefix": before_system[len(head):],
+            "system_suffix": system_to_user[: len(system_to_user) - len(user_prefix)],
+            "user_prefix": user_prefix, "user_suffix": user_suffix,
+            "assistant_prefix": user_to_assistant[len(user_suffix):],
+            "assistant_suffix": assistant_to_user[: len(assistant_to_user) - len(user_prefix)],
+            "generation": generation,
+            "default_system": before_user_without_system[len(head): len(before_user_without_system) - len(user_prefix)]}
 
 
 def go_template(parts: dict[str, str]) -> str:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DATASETS_DIR = REPO_ROOT / "datasets"
-LABS_DIR = REPO_ROOT / "labs"
 
 
 def cache_dir() -> Path:

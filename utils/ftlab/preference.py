@@ -1,14 +1,13 @@
-"""Preference optimisation (Labs 06-09): DPO, SimPO, ORPO and KTO by hand and with TRL, measured the same way.
+"""Preference optimisation (Labs 06-09): DPO, SimPO, ORPO and KTO with TRL, measured the same way.
 
-* The four losses written out on per-sequence log-probabilities (``dpo_loss``, ``simpo_loss``, ``orpo_loss``,
-  ``kto_loss``), and ``token_logps`` / ``completion_logps`` to get those log-probabilities from a model by hand.
-  ``tests/test_preference.py`` checks each against TRL's own loss on the same inputs.
+* The four losses written out by hand are in ``ftlab.losses``; ``tiny_batch`` collates a few of a trainer's own
+  examples to check them against TRL's loss on the same inputs.
 * ``start_model``: Lab 03's SFT model, where every method starts; ``make_trainer``: TRL's trainer for a method,
   configured from the profile, training a fresh LoRA adapter on top of it.
 * ``measure``: held-out preference accuracy (chosen log-prob over rejected, summed and per token), margin and fact
   accuracy, compared question by question with the SFT model; ``expect_gains``: the outcomes every lab asserts.
 * ``run`` / ``record`` / ``results``: one measured run per method, stored under ``outputs/<profile>/``; Lab 09
-  compares the four and re-runs whichever record is missing or stale.
+  compares the four (``ftlab.comparison``) and re-runs whichever record is missing or stale.
 """
 
 from __future__ import annotations
@@ -22,17 +21,15 @@ import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-import torch.nn.functional as F
 import trl
 from peft import PeftModel
 from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.import_utils import TRLExperimentalWarning
 
 import datasets
-from ftlab import data, evaluation, memory, models, outcomes, training
+from ftlab import data, evaluation, losses, memory, models, outcomes, sft
 from ftlab.files import staged_file
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
@@ -71,82 +68,6 @@ _TRL = {"dpo": (DPOConfig, DPOTrainer), "simpo": (CPOConfig, CPOTrainer), "orpo"
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# The losses, by hand, on per-sequence log-probabilities
-# ---------------------------------------------------------------------------------------------------------------
-
-def dpo_loss(policy_chosen: torch.Tensor, policy_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
-    """DPO: ``-log σ(β·[(log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))])``, averaged over pairs.
-
-    Arguments are summed completion log-probabilities per pair under the trained policy π and the frozen
-    reference π_ref; ``β·(log π − log π_ref)`` is the "implicit reward" TRL logs as ``rewards/chosen|rejected``.
-    """
-    margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
-    return -F.logsigmoid(beta * margin).mean()
-
-
-def simpo_loss(chosen_avg: torch.Tensor, rejected_avg: torch.Tensor, beta: float, gamma: float) -> torch.Tensor:
-    """SimPO: ``-log σ(β·(avg log π(y_w) − avg log π(y_l)) − γ)``, averaged over pairs.
-
-    No reference model; ``avg`` is the mean log-probability per completion token (length-normalised), and the
-    target margin γ asks the chosen answer to win by at least γ/β nats per token.
-    """
-    return -F.logsigmoid(beta * (chosen_avg - rejected_avg) - gamma).mean()
-
-
-def log_odds(avg_logp: torch.Tensor) -> torch.Tensor:
-    """``log(p / (1 − p))`` for ``p = exp(avg_logp)``, computed stably for log-probabilities below 0."""
-    return avg_logp - torch.log(-torch.expm1(avg_logp))
-
-
-def orpo_loss(chosen_avg: torch.Tensor, rejected_avg: torch.Tensor, chosen_nll: torch.Tensor,
-              beta: float) -> torch.Tensor:
-    """ORPO: ``NLL(chosen) − β·mean(log σ(log odds(y_w) − log odds(y_l)))``: SFT and preference in one loss.
-
-    ``chosen_avg``/``rejected_avg``: mean token log-probabilities of the completions; ``chosen_nll``: the SFT
-    cross-entropy on the chosen sequences; β is the paper's λ. No reference model.
-    """
-    return chosen_nll - beta * F.logsigmoid(log_odds(chosen_avg) - log_odds(rejected_avg)).mean()
-
-
-def kto_reference_point(policy_mismatched: torch.Tensor, ref_mismatched: torch.Tensor) -> torch.Tensor:
-    """KTO's reference point z₀: the mean log-ratio on mismatched prompt/answer pairs (a KL estimate), at least 0."""
-    return (policy_mismatched - ref_mismatched).mean().clamp(min=0).detach()
-
-
-def kto_loss(policy_logps: torch.Tensor, ref_logps: torch.Tensor, desirable: torch.Tensor, z0: torch.Tensor,
-             beta: float, desirable_weight: float = 1.0, undesirable_weight: float = 1.0) -> torch.Tensor:
-    """KTO: per example, ``1 − σ(β·(r − z₀))`` if desirable, ``1 − σ(β·(z₀ − r))`` if not, with
-    ``r = log π(y) − log π_ref(y)``; weighted and averaged over the batch. No pairs needed, only a label each.
-    """
-    reward = policy_logps - ref_logps
-    desirable = desirable.bool()
-    losses = torch.cat([desirable_weight * (1 - torch.sigmoid(beta * (reward[desirable] - z0))),
-                        undesirable_weight * (1 - torch.sigmoid(beta * (z0 - reward[~desirable])))])
-    return losses.mean()
-
-
-def token_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """``log p(token t | tokens before t)`` at every position after the first: shape (batch, length − 1), float32."""
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, use_cache=False).logits.float()
-    return torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
-
-
-def completion_logps(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, completion_mask: torch.Tensor,
-                     average: bool = False) -> torch.Tensor:
-    """One number per sequence: the sum (or, ``average=True``, the mean) of its completion tokens' log-probs."""
-    mask = completion_mask[:, 1:].float()
-    total = (token_logps(model, input_ids, attention_mask) * mask).sum(-1)
-    return total / mask.sum(-1) if average else total
-
-
-def tiny_batch(trainer, size: int = 4) -> dict:
-    """The first ``size`` training examples, collated by the trainer's own collator, on the model's device."""
-    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(size)])
-    return {k: v.to(trainer.model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-
-
-# ---------------------------------------------------------------------------------------------------------------
 # Start model, data and trainers
 # ---------------------------------------------------------------------------------------------------------------
 
@@ -157,7 +78,7 @@ def start_model(profile: Profile):
     the SFT model, which is DPO's and KTO's reference: TRL uses it that way instead of loading a second copy.
     """
     base, tokenizer = models.load(profile)
-    model = PeftModel.from_pretrained(base, training.ensure_sft_adapter(profile)).merge_and_unload()
+    model = PeftModel.from_pretrained(base, sft.ensure_sft_adapter(profile)).merge_and_unload()
     return model.eval(), tokenizer
 
 
@@ -171,7 +92,7 @@ def config(method: str, profile: Profile, output_dir: str | Path | None = None, 
     """The TRL config of ``method`` from the profile: steps, learning rate, batch, length, precision, no saving."""
     steps = overrides.pop("max_steps", profile.preference_steps)
     output_dir = output_dir or tempfile.mkdtemp(prefix=f"ftlab-{method}-")
-    settings = training.shared_settings(profile, output_dir, steps, seed) | {
+    settings = sft.shared_settings(profile, output_dir, steps, seed) | {
         "learning_rate": profile.preference_learning_rate,
         "per_device_train_batch_size": profile.batch_size * _method(method).batch_factor,
         **_method(method).settings,
@@ -190,7 +111,7 @@ def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed
     _, trainer_class = _TRL[method]
     return trainer_class(model=model, args=config(method, profile, seed=seed, **overrides),
                          train_dataset=train_data(method), processing_class=tokenizer,
-                         peft_config=training.lora_config(profile))
+                         peft_config=sft.lora_config(profile))
 
 
 def _method(method: str) -> Method:
@@ -202,6 +123,12 @@ def _method(method: str) -> Method:
 def trainer_metrics(log_history: list[dict], keys: list[str]) -> dict[str, list[float]]:
     """The trainer's own logged metrics (e.g. ``rewards/margins``), one list per key, in logging order."""
     return {key: [entry[key] for entry in log_history if key in entry] for key in keys}
+
+
+def tiny_batch(trainer, size: int = 4) -> dict:
+    """The first ``size`` training examples, collated by the trainer's own collator, on the model's device."""
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(size)])
+    return {k: v.to(trainer.model.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -227,7 +154,7 @@ def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32)
             completion = batch["attention_mask"].clone()
             for i, length in enumerate(prompt_lengths):
                 completion[i, :length] = 0
-            total = completion_logps(model, batch["input_ids"], batch["attention_mask"], completion)
+            total = losses.completion_logps(model, batch["input_ids"], batch["attention_mask"], completion)
             results[key].append(total.cpu())
             results[f"{key}_avg"].append((total / completion[:, 1:].sum(-1)).cpu())  # completion_logps' average
     return {key: torch.cat(values) for key, values in results.items()}
@@ -315,7 +242,7 @@ def recipe(method: str, profile: Profile) -> dict:
     """Everything that decides a run's figures; a record made with another recipe is stale and re-run."""
     files = ["preference.jsonl", "preference_eval.jsonl", "unpaired.jsonl", "eval.jsonl"]
     digest = hashlib.sha256(b"".join((DATASETS_DIR / name).read_bytes() for name in files)).hexdigest()[:16]
-    sft_stamp = training.sft_adapter_dir(profile) / "ftlab_base.txt"
+    sft_stamp = sft.sft_adapter_dir(profile) / "ftlab_base.txt"
     return {"version": RECIPE_VERSION, "method": method, "settings": _method(method).settings,
             "steps": profile.preference_steps, "learning_rate": profile.preference_learning_rate,
             "batch_size": profile.batch_size * _method(method).batch_factor, "grad_accum": profile.grad_accum,
@@ -369,43 +296,3 @@ def results(profile: Profile, methods: list[str] | None = None) -> dict[str, dic
             record(profile, method, stored)
         found[method] = stored
     return found
-
-
-def comparison_table(found: dict[str, dict]) -> pd.DataFrame:
-    """The course's own comparison: one row per method, measured on the same data and start model; accuracy
-    changes question by question against the SFT model, with their 95% intervals."""
-    rows = [{"method": r["method"], "needs pairs?": "yes" if r["needs_pairs"] else "no",
-             "needs a reference model?": "yes" if r["needs_reference"] else "no",
-             "peak memory (MiB)": r["peak_memory_mib"], "time (s)": r["train_seconds"],
-             "preference accuracy": str(evaluation.PairedComparison(**r["preference_comparison"])),
-             "per token": f"{r['preference_accuracy_per_token_before']:.1%} → "
-                          f"{r['preference_accuracy_per_token_after']:.1%}",
-             "fact accuracy": str(evaluation.PairedComparison(**r["fact_comparison"]))} for r in found.values()]
-    return pd.DataFrame(rows).set_index("method")
-
-
-def comparison_chart(found: dict[str, dict]):
-    """The comparison as one figure: change in held-out preference accuracy and in fact accuracy against the SFT
-    model (with 95% intervals), peak memory and time per method."""
-    names = [r["method"] for r in found.values()]
-    colors = plt.cm.tab10.colors[: len(names)]
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.4))
-    for ax, key, title in [(axes[0], "preference_comparison", "preference accuracy change\n(held-out pairs, points)"),
-                           (axes[1], "fact_comparison", "fact accuracy change\nvs the SFT model (points)")]:
-        changes = [evaluation.PairedComparison(**r[key]) for r in found.values()]
-        centre = [100 * c.difference for c in changes]
-        error = [[100 * (c.difference - c.low) for c in changes], [100 * (c.high - c.difference) for c in changes]]
-        bars = ax.bar(names, centre, yerr=error, capsize=5, color=colors)
-        ax.bar_label(bars, labels=[f"{v:+.1f}" for v in centre], padding=2, label_type="center")
-        ax.axhline(0, color="grey", linewidth=1)
-        ax.set_title(title, fontsize=10)
-    for ax, key, title, fmt in [(axes[2], "peak_memory_mib", "peak memory rise while training\n(MiB)", "{:.0f}"),
-                                (axes[3], "train_seconds", "training time (s)", "{:.1f}")]:
-        values = [r[key] for r in found.values()]
-        bars = ax.bar(names, values, color=colors)
-        ax.bar_label(bars, labels=[fmt.format(v) for v in values], padding=2)
-        ax.set_title(title, fontsize=10)
-    for ax in axes:
-        ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    return fig

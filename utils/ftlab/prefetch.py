@@ -15,7 +15,8 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from ftlab.profiles import PROFILES, TOY_MODEL, Profile
+from ftlab import profiles
+from ftlab.profiles import TOY_MODEL
 
 # What the labs load: safetensors weights, configs (incl. the shard index) and the tokenizer's files.
 ALLOW_PATTERNS = ["*.safetensors", "*.json", "tokenizer.model", "merges.txt", "*.jinja"]
@@ -89,11 +90,12 @@ def is_cached(repo_id: str, cache_dir: Path) -> bool:
 def plan(profile_name: str, ungated: bool = False, cache_dir: Path | None = None) -> list[Download]:
     """The hub repositories profile ``profile_name`` needs (none for ``toy``), without touching the network.
 
-    ``ungated=True`` plans the ungated alternatives instead of the gated models.
+    ``ungated=True`` plans the ungated alternatives instead of the gated models. An unknown profile is
+    ``profiles.get``'s error.
     """
-    if profile_name not in PROFILES:
-        raise ValueError(f"unknown profile {profile_name!r}; known profiles: {', '.join(PROFILES)}")
-    profile: Profile = PROFILES[profile_name].without_gate() if ungated else PROFILES[profile_name]
+    profile = profiles.get(profile_name)
+    if ungated:
+        profile = profile.without_gate()
     cache_dir = cache_dir or hub_cache_dir()
     roles: dict[str, list[str]] = {}
     for role, repo_id in (("LoRA base", profile.model_for("base")), ("QLoRA base", profile.model_for("qlora"))):
@@ -110,7 +112,7 @@ def bytes_to_fetch_gb(downloads: list[Download]) -> float:
 
 def describe(profile_name: str, downloads: list[Download], cache_dir: Path) -> str:
     """A human-readable plan: one line per repository, the total, and the free disk at the cache."""
-    profile = PROFILES[profile_name]
+    profile = profiles.get(profile_name)
     lines = [f"Prefetch plan for profile '{profile_name}' ({profile.description})"]
     if not downloads:
         lines.append("  nothing to download: the toy model is built locally by ftlab (no network needed)")

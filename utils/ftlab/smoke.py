@@ -174,12 +174,13 @@ def _trained(trainer) -> dict:
 
 def sft(form: Form) -> dict:
     """Labs 01 and 03: the toy model in the profile's dtype, SFT with LoRA for a few steps, then a greedy reply."""
-    from ftlab import evaluation, models, training
+    from ftlab import evaluation, models
+    from ftlab import sft as course_sft  # this stage is called sft too
 
     profile = smoke_profile(form)
     model, tokenizer = models.load(profile)
-    trainer = training.silence(training.sft_trainer(profile, model=model, tokenizer=tokenizer,
-                                                    max_steps=form.sft_steps, eval_strategy="no", **NO_WARMUP))
+    trainer = course_sft.silence(course_sft.sft_trainer(profile, model=model, tokenizer=tokenizer,
+                                                        max_steps=form.sft_steps, eval_strategy="no", **NO_WARMUP))
     result = {"dtype": str(model.dtype), "device": str(model.device),
               "gradient_checkpointing": trainer.args.activation_checkpointing, **_trained(trainer)}
     (reply,) = evaluation.chat_replies(trainer.model.eval(), tokenizer, ["What color is the zarp?"])
@@ -214,47 +215,47 @@ def qlora(form: Form) -> dict:
     """Lab 04: the toy model loaded in 4 bits (NF4), prepared for k-bit training, a few QLoRA steps."""
     from peft import prepare_model_for_kbit_training
 
-    from ftlab import models, training
+    from ftlab import models, sft
 
     profile = smoke_profile(form)
     model, tokenizer = models.load(profile, four_bit=True)
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
-    trainer = training.silence(training.sft_trainer(profile, model=model, tokenizer=tokenizer,
-                                                    max_steps=form.qlora_steps, eval_strategy="no", **NO_WARMUP))
+    trainer = sft.silence(sft.sft_trainer(profile, model=model, tokenizer=tokenizer,
+                                          max_steps=form.qlora_steps, eval_strategy="no", **NO_WARMUP))
     return {"weights_mib": memory.tensor_bytes(model) / memory.MIB, **_trained(trainer)}
 
 
 def _hand_loss(method: str, trainer) -> float:
-    """The hand-written loss of ``method`` (``ftlab.preference``) on a few of the trainer's collated examples."""
-    from ftlab import preference as pref
+    """The hand-written loss of ``method`` (``ftlab.losses``) on a few of the trainer's collated examples."""
+    from ftlab import losses, preference
 
     model = trainer.model
-    batch = pref.tiny_batch(trainer, 6 if method == "kto" else 4)
+    batch = preference.tiny_batch(trainer, 6 if method == "kto" else 4)
 
     def logps(ids, mask, completion, average=False):
-        return pref.completion_logps(model, batch[ids], batch[mask], completion, average=average)
+        return losses.completion_logps(model, batch[ids], batch[mask], completion, average=average)
 
     if method == "dpo":
         policy = logps("input_ids", "attention_mask", batch["completion_mask"])
         with model.disable_adapter():
             reference = logps("input_ids", "attention_mask", batch["completion_mask"])
         (chosen, rejected), (ref_chosen, ref_rejected) = policy.chunk(2), reference.chunk(2)
-        return pref.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta).item()
+        return losses.dpo_loss(chosen, rejected, ref_chosen, ref_rejected, trainer.args.beta).item()
     if method in ("simpo", "orpo"):
         chosen, rejected = (logps(f"{side}_input_ids", f"{side}_attention_mask", batch[f"{side}_labels"] != -100,
                                   average=True) for side in ("chosen", "rejected"))
         if method == "simpo":
-            return pref.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma).item()
-        tokens = pref.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
+            return losses.simpo_loss(chosen, rejected, trainer.args.beta, trainer.args.simpo_gamma).item()
+        tokens = losses.token_logps(model, batch["chosen_input_ids"], batch["chosen_attention_mask"])
         mask = batch["chosen_attention_mask"][:, 1:].float()  # TRL's ORPO: NLL over prompt and answer tokens
-        return pref.orpo_loss(chosen, rejected, -(tokens * mask).sum() / mask.sum(), trainer.args.beta).item()
+        return losses.orpo_loss(chosen, rejected, -(tokens * mask).sum() / mask.sum(), trainer.args.beta).item()
     policy = logps("input_ids", "attention_mask", batch["completion_mask"])
     policy_kl = logps("KL_input_ids", "KL_attention_mask", batch["KL_completion_mask"])
     with model.disable_adapter():
         reference = logps("input_ids", "attention_mask", batch["completion_mask"])
         reference_kl = logps("KL_input_ids", "KL_attention_mask", batch["KL_completion_mask"])
-    z0 = pref.kto_reference_point(policy_kl, reference_kl)
-    return pref.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta).item()
+    z0 = losses.kto_reference_point(policy_kl, reference_kl)
+    return losses.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta).item()
 
 
 def preference_method(method: str) -> Callable[[Form], dict]:
@@ -262,11 +263,11 @@ def preference_method(method: str) -> Callable[[Form], dict]:
     randomised fresh adapter's hand-written loss against TRL's (to a bf16 tolerance on a GPU), then a few steps."""
 
     def stage(form: Form) -> dict:
-        from ftlab import models, preference, training
+        from ftlab import models, preference, sft
 
         profile = smoke_profile(form)
         model, tokenizer = models.load(profile)
-        trainer = training.silence(preference.make_trainer(method, profile, model, tokenizer, **NO_WARMUP))
+        trainer = sft.silence(preference.make_trainer(method, profile, model, tokenizer, **NO_WARMUP))
         torch.manual_seed(0)
         with torch.no_grad():
             for name, parameter in trainer.model.named_parameters():
@@ -315,10 +316,10 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         predicted = estimate.estimate_training(run.shape, weight_bits=run.weight_bits, lora_r=LORA_R,
                                                batch_size=run.batch_size, seq_len=run.seq_len,
                                                gradient_checkpointing=True).total
-        free = hardware.free_memory_gb() * hardware.GIB
+        free = hardware.free_memory_gb() * estimate.GIB
         if predicted > 0.9 * free:
-            return {"skipped": f"needs ~{predicted / hardware.GIB:.1f} GiB by ftlab.estimate, "
-                               f"{free / hardware.GIB:.1f} GiB free"}
+            return {"skipped": f"needs ~{predicted / estimate.GIB:.1f} GiB by ftlab.estimate, "
+                               f"{free / estimate.GIB:.1f} GiB free"}
         torch.manual_seed(0)
         step_seconds = []
         with memory.measure_peak(device) as peak:
@@ -349,8 +350,8 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         return {"label": run.label, "parameters": run.shape.parameters, "weight_bits": run.weight_bits,
                 "batch_size": run.batch_size, "seq_len": run.seq_len, "steps": run.steps, "loss": loss.item(),
                 "seconds_per_step": seconds, "tokens_per_s": tokens_per_s, "mfu": mfu,
-                "peak_memory_gib": peak.delta_bytes / hardware.GIB, "memory_device": peak.device,
-                "estimate_gib": predicted / hardware.GIB,
+                "peak_memory_gib": peak.delta_bytes / estimate.GIB, "memory_device": peak.device,
+                "estimate_gib": predicted / estimate.GIB,
                 "estimate_error": predicted / peak.delta_bytes - 1 if peak.delta_bytes else None}
 
     stage.__name__ = run.key

@@ -1,4 +1,5 @@
-"""Supervised fine-tuning with TRL + PEFT, configured from a profile; the SFT adapter later labs start from."""
+"""Supervised fine-tuning with TRL + PEFT (Labs 03-05), configured from a profile, and the SFT adapter later labs
+start from. Its LoRA settings and shared trainer settings are also what ``ftlab.preference`` trains with."""
 
 from __future__ import annotations
 
@@ -58,9 +59,9 @@ def sft_config(profile: Profile, output_dir: str | Path, seed: int | None = None
 
 def sft_splits(profile: Profile, seed: int = 0):
     """The course SFT data as prompt/completion, limited to the profile's size, split 90/10 with ``seed``."""
-    sft = data.to_prompt_completion(data.course_dataset("sft"))
-    sft = sft.select(range(min(profile.train_examples, len(sft))))
-    return data.train_eval_split(sft, eval_fraction=0.1, seed=seed)
+    examples = data.to_prompt_completion(data.course_dataset("sft"))
+    examples = examples.select(range(min(profile.train_examples, len(examples))))
+    return data.train_eval_split(examples, eval_fraction=0.1, seed=seed)
 
 
 def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: int | None = None, model=None,
