@@ -8,8 +8,6 @@ from pathlib import Path
 
 import torch
 from peft import LoraConfig
-from transformers import PrinterCallback, ProgressCallback
-from transformers.utils.notebook import NotebookProgressCallback
 from trl import SFTConfig, SFTTrainer
 
 from ftlab import data, hardware, models
@@ -80,14 +78,20 @@ def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: in
                       peft_config=lora_config(profile))
 
 
+# By name: importing transformers' notebook callback needs IPython, which a container's `python -m ftlab smoke` or a
+# TRL CLI run need not have.
+PROGRESS_CALLBACKS = ("NotebookProgressCallback", "ProgressCallback", "PrinterCallback")
+
+
 def silence(trainer):
     """The same trainer without progress bar or printed logs (``trainer.state.log_history`` still records them).
 
     For cells that train several times: each bar update is one notebook message, and past ~1000 messages in one
     cell JupyterLab slows down and nbval loses the end of the cell.
     """
-    for callback in (NotebookProgressCallback, ProgressCallback, PrinterCallback):
-        trainer.remove_callback(callback)
+    for callback in list(trainer.callback_handler.callbacks):
+        if type(callback).__name__ in PROGRESS_CALLBACKS:
+            trainer.remove_callback(callback)
     return trainer
 
 
