@@ -90,3 +90,27 @@ def test_unknown_stage_is_a_usage_error(tmp_path, capsys):
     assert main(["smoke", "--stage", "nope", "--out", str(tmp_path / "r.json")]) == 2
     assert "unknown smoke stages ['nope']; known: environment, peft_lora_step" in capsys.readouterr().err
     assert not (tmp_path / "r.json").exists()
+
+
+GPU_RECORDS = sorted((ROOT / "benchmarks" / "gpu").glob("smoke-*.json"))
+
+
+def test_a_gpu_record_is_committed():
+    assert GPU_RECORDS, "benchmarks/gpu/ holds the GPU form's records (see benchmarks/gpu/README.md)"
+
+
+@pytest.mark.parametrize("path", GPU_RECORDS, ids=lambda path: path.name)
+def test_committed_gpu_record_passed_every_stage_on_cuda(path):
+    record = json.loads(path.read_text())
+    assert record["form"] == "gpu" and record["ftlab_smoke"] == smoke.RECORD_VERSION
+    assert record["ok"] and all(result["ok"] for result in record["stages"].values())
+    assert record["stages"]["environment"]["report"]["device"] == "cuda"
+
+
+def test_sft_helpers_import_without_ipython():
+    """Outside Jupyter (a container's smoke check, the TRL CLI) IPython may be missing: the GPU smoke run found
+    ``ftlab.sft`` importing transformers' notebook callback, which needs it."""
+    code = "import sys; sys.modules['IPython'] = None; import ftlab.sft, ftlab.preference, ftlab.distributed"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "utils")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

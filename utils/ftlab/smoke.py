@@ -307,7 +307,8 @@ def quantize_linears_4bit(model: torch.nn.Module, compute_dtype: torch.dtype) ->
 def real_shape(run: RealRun) -> Callable[[Form], dict]:
     """SFT with the course's LoRA recipe (r 16 on every projection, gradient checkpointing, bf16 on a GPU) on a
     random-weight model of ``run``'s shape and random tokens (no padding): seconds per step, tokens per second,
-    model-FLOPs utilisation and peak memory against :func:`ftlab.estimate.estimate_training`."""
+    model-FLOPs utilisation and the training's peak memory (weights included; not the 16-bit weights a 4-bit build
+    quantises from, which a 4-bit load never holds) against :func:`ftlab.estimate.estimate_training`."""
 
     def stage(form: Form) -> dict:
         from peft import LoraConfig, get_peft_model
@@ -322,14 +323,15 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
                                f"{free / estimate.GIB:.1f} GiB free"}
         torch.manual_seed(0)
         step_seconds = []
+        in_use_before = memory.free()
+        model = _tiny_llama(run.shape, device, dtype)
+        if run.weight_bits == 4:
+            model = quantize_linears_4bit(model, dtype)
+        model.activation_checkpointing_enable()
+        model = get_peft_model(model, LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.0,
+                                                 target_modules=list(run.shape.linear_shapes()), task_type="CAUSAL_LM"))
+        memory.free()  # the 16-bit weights a 4-bit build quantised from: a 4-bit load never holds them all at once
         with memory.measure_peak(device) as peak:
-            model = _tiny_llama(run.shape, device, dtype)
-            if run.weight_bits == 4:
-                model = quantize_linears_4bit(model, dtype)
-            model.activation_checkpointing_enable()
-            model = get_peft_model(model, LoraConfig(r=LORA_R, lora_alpha=LORA_ALPHA, lora_dropout=0.0,
-                                                     target_modules=list(run.shape.linear_shapes()),
-                                                     task_type="CAUSAL_LM"))
             model.train()
             optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=2e-4)
             for _ in range(run.steps + 1):  # the first step warms up (allocator, kernels) and is not timed
@@ -343,6 +345,7 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
                     torch.cuda.synchronize()
                 step_seconds.append(time.perf_counter() - start)
         del model, optimizer
+        training_peak = peak.peak_bytes - in_use_before  # weights, adapters, optimizer state and activations
         seconds = sum(step_seconds[1:]) / run.steps
         tokens_per_s = run.batch_size * run.seq_len / seconds
         peak_tflops = hardware.peak_bf16_tflops(torch.cuda.get_device_name() if device == "cuda" else None)
@@ -350,9 +353,9 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         return {"label": run.label, "parameters": run.shape.parameters, "weight_bits": run.weight_bits,
                 "batch_size": run.batch_size, "seq_len": run.seq_len, "steps": run.steps, "loss": loss.item(),
                 "seconds_per_step": seconds, "tokens_per_s": tokens_per_s, "mfu": mfu,
-                "peak_memory_gib": peak.delta_bytes / estimate.GIB, "memory_device": peak.device,
+                "peak_memory_gib": training_peak / estimate.GIB, "memory_device": peak.device,
                 "estimate_gib": predicted / estimate.GIB,
-                "estimate_error": predicted / peak.delta_bytes - 1 if peak.delta_bytes else None}
+                "estimate_error": predicted / training_peak - 1 if training_peak > 0 else None}
 
     stage.__name__ = run.key
     return stage
