@@ -176,12 +176,13 @@ def test_comparison_table_and_chart():
     record = {"method": "DPO", "needs_pairs": True, "needs_reference": True, "peak_memory_mib": 100.0,
               "train_seconds": 9.0, "preference_accuracy_per_token_before": 0.5,
               "preference_accuracy_per_token_after": 0.75, "preference_comparison": asdict(pairs),
-              "fact_comparison": asdict(facts)}
+              "fact_comparison": asdict(facts), "reply_tokens_before": 7.0, "reply_tokens_after": 9.5}
     table = comparison.comparison_table({"dpo": record, "kto": record | {"method": "KTO", "needs_pairs": False}})
     assert list(table.index) == ["DPO", "KTO"] and table.loc["KTO", "needs pairs?"] == "no"
     assert table.loc["DPO", "fact accuracy"].startswith("40.0% → 90.0% (+50.0 points, 95% CI")
     assert "won 5, lost 0, tied 5" in table.loc["DPO", "fact accuracy"]
     assert table.loc["DPO", "per token"] == "50.0% → 75.0%"
+    assert table.loc["DPO", "reply length (tokens)"] == "7.0 → 9.5"
     assert len(comparison.comparison_chart({"dpo": record}).axes) == 4
 
 
@@ -190,6 +191,8 @@ def test_measure_reports_both_preference_accuracies_and_paired_changes():
     before = preference.measure(model, tokenizer, TOY)
     again = preference.measure(model, tokenizer, TOY, baseline=before)
     assert set(before) >= {"preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy"}
+    lengths = [len(tokenizer(reply, add_special_tokens=False).input_ids) for reply in before["replies"]]
+    assert before["reply_tokens"] == sum(lengths) / len(lengths) > 0
     assert "fact_comparison" not in before
     same = again["fact_comparison"]  # the same model against itself: nothing won or lost
     assert (same.won, same.lost, same.low, same.high, same.p_value) == (0, 0, 0.0, 0.0, 1.0)

@@ -2,7 +2,7 @@
 
 The records are the dicts ``ftlab.preference.results`` returns (one per method, measured on the same data from the
 same SFT model): accuracy changes question by question against the SFT model with their 95% intervals, per-token
-preference accuracy, peak memory and training time.
+preference accuracy, reply length, peak memory and training time.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ def comparison_table(found: dict[str, dict]) -> pd.DataFrame:
              "preference accuracy": str(evaluation.PairedComparison(**r["preference_comparison"])),
              "per token": f"{r['preference_accuracy_per_token_before']:.1%} → "
                           f"{r['preference_accuracy_per_token_after']:.1%}",
-             "fact accuracy": str(evaluation.PairedComparison(**r["fact_comparison"]))} for r in found.values()]
+             "fact accuracy": str(evaluation.PairedComparison(**r["fact_comparison"])),
+             "reply length (tokens)": f"{r['reply_tokens_before']:.1f} → {r['reply_tokens_after']:.1f}"}
+            for r in found.values()]
     return pd.DataFrame(rows).set_index("method")
 
 

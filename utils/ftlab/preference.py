@@ -39,7 +39,7 @@ with warnings.catch_warnings():  # CPO (SimPO) and ORPO live in trl.experimental
     from trl.experimental.cpo import CPOConfig, CPOTrainer
     from trl.experimental.orpo import ORPOConfig, ORPOTrainer
 
-RECIPE_VERSION = 2  # bump when how a run is trained or measured changes: older records are then re-run
+RECIPE_VERSION = 3  # bump when how a run is trained or measured changes: older records are then re-run
 
 
 @dataclass(frozen=True)
@@ -172,7 +172,8 @@ def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) ->
     On ``preference_eval`` (its first ``profile.eval_examples`` pairs): preference accuracy (chosen scores above
     rejected) both ways — summed log-probs, and per token, which is what SimPO and ORPO optimise and which a length
     difference cannot decide — and the mean summed margin. On the evaluation's fact questions: greedy replies and
-    their accuracy. Given the SFT model's ``baseline`` measurement, both accuracies are also compared with it
+    their accuracy and mean length in tokens (preference tuning can buy wins with longer replies). Given the SFT
+    model's ``baseline`` measurement, both accuracies are also compared with it
     question by question
     (:func:`ftlab.evaluation.paired_comparison`).
     """
@@ -186,9 +187,11 @@ def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) ->
     replies = [g.text for g in evaluation.chat_replies(model, tokenizer, facts["question"])]
     correct = evaluation.correct(replies, facts["answer"], facts["creature"])
     pair_correct = (chosen > rejected).tolist()
+    reply_tokens = [len(ids) for ids in tokenizer(replies, add_special_tokens=False)["input_ids"]]
     result = {"preference_accuracy": sum(pair_correct) / len(pair_correct),
               "preference_accuracy_per_token": (chosen_avg > rejected_avg).float().mean().item(),
               "margin": (chosen - rejected).mean().item(), "fact_accuracy": sum(correct) / len(correct),
+              "reply_tokens": sum(reply_tokens) / len(reply_tokens),
               "pair_correct": pair_correct, "correct": correct, "replies": replies}
     if baseline is not None:
         result["preference_comparison"] = evaluation.paired_comparison(baseline["pair_correct"], pair_correct)
@@ -200,10 +203,11 @@ def before_after(before: dict, after: dict) -> pd.DataFrame:
     """The SFT model and the tuned one side by side: each held-out figure, and the paired comparisons."""
     rows = {"preference accuracy (summed log-probs)": "preference_accuracy",
             "preference accuracy (per token)": "preference_accuracy_per_token",
-            "mean margin (nats)": "margin", "fact accuracy": "fact_accuracy"}
+            "mean margin (nats)": "margin", "fact accuracy": "fact_accuracy",
+            "mean reply length (tokens)": "reply_tokens"}
     table = pd.DataFrame({"SFT model": [before[key] for key in rows.values()],
                           "after": [after[key] for key in rows.values()]}, index=list(rows)).round(3)
-    table["question by question"] = ["" if "per token" in name or "margin" in name else
+    table["question by question"] = ["" if "per token" in name or "margin" in name or "length" in name else
                                      str(after["preference_comparison" if "preference" in name else "fact_comparison"])
                                      for name in rows]
     return table
@@ -251,7 +255,7 @@ def recipe(method: str, profile: Profile) -> dict:
             "base": sft_stamp.read_text() if sft_stamp.is_file() else None}
 
 
-FIGURES = ("preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy")
+FIGURES = ("preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy", "reply_tokens")
 
 
 def figures(method: str, profile: Profile, before: dict, after: dict, cost: dict, trainer) -> dict:
