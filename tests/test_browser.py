@@ -1,4 +1,5 @@
-"""Lab 01 in a real browser: JupyterLab started as `make lab` does, driven through its UI by Chromium (Playwright).
+"""Lab 01 in a real browser: JupyterLab started as `make lab` does, driven through its UI by Chromium (Playwright);
+then Lab 06's β knob, moved with the keyboard, must redraw its plot.
 
 Needs Debian's Chromium (/usr/bin/chromium) and Playwright for Python (the `dev` extra); never `playwright install`.
 Without them the tests skip, unless CI is set: then they fail. A screenshot of each run lands in test-artifacts/.
@@ -37,6 +38,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 WIDGET_MANAGER = "@jupyter-widgets/jupyterlab-manager"  # ipywidgets' JupyterLab front-end extension
 WIDGET_CELL = "widgets.chat_vs_plain"  # the source text that identifies Lab 01's widget cell
+KNOB_LAB = ROOT / "labs" / "06_dpo.ipynb"
+KNOB_CELL = "widgets.dpo_beta_explorer"  # Lab 06's β widget cell
 WAIT_S = 900  # generous: a loaded 2-core machine, and a first run that builds the toy model; never a timed assertion
 WAIT_MS = WAIT_S * 1000
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"  # also where errors render
@@ -94,11 +97,25 @@ class Lab:
         return next((s["kernel"] for s in sessions if s["path"] == self.notebook), None)
 
 
-def start_jupyterlab(tmp: Path, widgets: bool) -> tuple[subprocess.Popen, Lab]:
-    """`make lab`'s command on a copy of Lab 01, with config, settings, workspaces and runtime files under ``tmp``."""
+def knob_notebook(folder: Path) -> Path:
+    """Lab 06's β widget cell, exactly as the lab has it, after a cell that sets the margins the lab measures on its
+    trained model (made up here: the knob needs no model)."""
+    lab = json.loads(KNOB_LAB.read_text(encoding="utf-8"))
+    (cell,) = [c for c in lab["cells"] if KNOB_CELL in "".join(c["source"])]
+    margins = {"cell_type": "code", "execution_count": None, "id": "margins", "metadata": {}, "outputs": [],
+               "source": ["margins = [-6.0, -2.0, 0.5, 1.5, 3.0, 4.0, 7.0, 12.0]"]}
+    path = folder / "knob.ipynb"
+    path.write_text(json.dumps(lab | {"cells": [margins, cell]}), encoding="utf-8")
+    return path
+
+
+def start_jupyterlab(tmp: Path, widgets: bool, notebook: str = LAB.name) -> tuple[subprocess.Popen, Lab]:
+    """`make lab`'s command on a copy of Lab 01 (and the knob notebook), with config, settings, workspaces and
+    runtime files under ``tmp``; ``notebook`` is the one the returned Lab opens."""
     notebooks, config, runtime = tmp / "labs", tmp / "jupyter-config", tmp / "jupyter-runtime"
     notebooks.mkdir()
     shutil.copy2(LAB, notebooks)  # the committed notebook is never opened, so its outputs stay stripped
+    knob_notebook(notebooks)
     settings = config / "lab" / "user-settings"
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
@@ -128,7 +145,7 @@ def start_jupyterlab(tmp: Path, widgets: bool) -> tuple[subprocess.Popen, Lab]:
                 info = json.loads(info_file.read_text(encoding="utf-8"))
             except json.JSONDecodeError:  # being written
                 continue
-            return server, Lab(info["url"], token, LAB.name)
+            return server, Lab(info["url"], token, notebook)
         if server.poll() is not None or time.monotonic() > deadline:
             stop_jupyterlab(server)
             log_tail = (tmp / "jupyter.log").read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -165,6 +182,15 @@ def stop_jupyterlab(server: subprocess.Popen) -> list[str]:
 def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab on a copy of Lab 01 (param False: with ipywidgets' front-end extension disabled)."""
     server, running = start_jupyterlab(tmp_path, widgets=getattr(request, "param", True))
+    yield running
+    leftovers = stop_jupyterlab(server)
+    assert not leftovers, f"processes outlived JupyterLab's shutdown (killed now): {leftovers}"
+
+
+@pytest.fixture
+def knob_lab(tmp_path: Path) -> Iterator[Lab]:
+    """JupyterLab on the knob notebook (Lab 06's β widget cell)."""
+    server, running = start_jupyterlab(tmp_path, widgets=True, notebook="knob.ipynb")
     yield running
     leftovers = stop_jupyterlab(server)
     assert not leftovers, f"processes outlived JupyterLab's shutdown (killed now): {leftovers}"
@@ -287,3 +313,24 @@ def test_widget_check_fails_without_the_widget_extension(lab: Lab, page: Page) -
     assert RUN.fullmatch(widget_cell(page).locator(".jp-InputPrompt").text_content()), f"widget cell not run: {prompts}"
     with pytest.raises(WidgetNotRendered, match=r"shows .VBox\(children="):
         check_widget_responds(page)
+
+
+def test_a_method_knob_redraws_its_plot_in_the_browser(knob_lab: Lab, page: Page) -> None:
+    """Lab 06's β slider, moved with the keyboard as a student would, answers with a new plot and a new readout."""
+    from playwright.sync_api import expect
+
+    open_notebook(page, knob_lab)
+    run_menu(page, "Run All Cells")
+    wait_until_run_finished(page)
+    check_no_errors(page)
+    view = page.locator(".jp-CodeCell", has_text=KNOB_CELL).locator(".jp-OutputArea-output .widget-vbox")
+    plot = view.locator(".widget-output img")
+    expect(plot).to_have_count(1, timeout=WAIT_MS)
+    before, readout = plot.get_attribute("src"), view.locator(".widget-readout").text_content()
+    handle = view.locator(".noUi-handle")
+    handle.focus()
+    for _ in range(5):
+        handle.press("ArrowRight")
+    expect(view.locator(".widget-readout")).not_to_have_text(readout, timeout=WAIT_MS)
+    expect(plot).not_to_have_attribute("src", before, timeout=WAIT_MS)
+    view.evaluate("box => box.scrollIntoView({block: 'center'})")  # for the screenshot

@@ -68,7 +68,8 @@ def test_adapter_is_retrained_when_the_base_model_changes(tmp_path, monkeypatch)
 
 
 def test_four_bit_loading_quantises_the_decoder_projections():
-    model, _ = models.load(profiles.get("toy"), four_bit=True)
+    toy = profiles.get("toy")
+    model, _ = models.load(toy, quantization_config=models.quantization_config(toy))
     assert type(model.model.layers[0].mlp.down_proj).__name__ == "Linear4bit"
     assert type(model.lm_head).__name__ == "Linear"  # the LM head stays in the compute dtype
 

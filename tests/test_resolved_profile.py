@@ -24,4 +24,4 @@ def test_the_resolved_profile_reaches_every_loader(monkeypatch):
 def test_lab_04_qlora_arm_loads_the_qlora_role():
     cells = json.loads((ROOT / "labs" / "04_qlora.ipynb").read_text())["cells"]
     source = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
-    assert 'models.load(profile, role="qlora" if four_bit else "base", four_bit=four_bit)' in source
+    assert 'models.load(profile, role="qlora" if quantization else "base", quantization_config=quantization)' in source

@@ -69,10 +69,12 @@ def quantization_config(profile: Profile) -> BitsAndBytesConfig:
                               bnb_4bit_compute_dtype=hardware.compute_dtype(profile.dtype))
 
 
-def load(profile: Profile, role: str = "base", source: str | Path | None = None, four_bit: bool = False):
+def load(profile: Profile, role: str = "base", source: str | Path | None = None,
+         quantization_config: BitsAndBytesConfig | None = None):
     """Load ``(model, tokenizer)`` for the model of ``role`` in the profile's dtype on the best device, in eval mode.
 
-    ``four_bit=True`` quantises the decoder's linear layers to NF4 with bitsandbytes (QLoRA, Lab 04).
+    ``quantization_config`` (e.g. :func:`quantization_config`, QLoRA's NF4 in Lab 04) quantises the decoder's linear
+    layers with bitsandbytes as they load.
     Hub models load with ``use_safetensors=True`` and never with ``trust_remote_code``.
     """
     source = source if source is not None else resolve(profile, role)
@@ -85,7 +87,7 @@ def load(profile: Profile, role: str = "base", source: str | Path | None = None,
         tokenizer.pad_token = tokenizer.unk_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(
         source, dtype=hardware.compute_dtype(profile.dtype), use_safetensors=True,
-        quantization_config=quantization_config(profile) if four_bit else None,
+        quantization_config=quantization_config,
         device_map=hardware.device() if hardware.device() != "cpu" else None)
     model.eval()
     return model, tokenizer

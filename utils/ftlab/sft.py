@@ -45,13 +45,16 @@ def shared_settings(profile: Profile, output_dir: str | Path, steps: int, seed: 
 
 
 def sft_config(profile: Profile, output_dir: str | Path, seed: int | None = None, **overrides) -> SFTConfig:
-    """An ``SFTConfig`` from the profile: loss on the completion only, eval every quarter, nothing saved."""
+    """An ``SFTConfig`` from the profile: loss on the completion only, eval every quarter (unless ``eval_strategy``
+    is overridden), nothing saved. Lab 03 writes the same config out argument by argument."""
     steps = overrides.pop("max_steps", profile.max_steps)
     settings = shared_settings(profile, output_dir, steps, seed) | {
         "learning_rate": profile.learning_rate, "per_device_train_batch_size": profile.batch_size,
         "per_device_eval_batch_size": 2 * profile.batch_size, "completion_only_loss": True,
         "eval_strategy": "steps", "eval_steps": max(1, steps // 4),
     } | overrides
+    if settings["eval_strategy"] == "no":
+        del settings["eval_steps"]
     return SFTConfig(**settings)
 
 

@@ -218,7 +218,7 @@ def qlora(form: Form) -> dict:
     from ftlab import models, sft
 
     profile = smoke_profile(form)
-    model, tokenizer = models.load(profile, four_bit=True)
+    model, tokenizer = models.load(profile, quantization_config=models.quantization_config(profile))
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
     trainer = sft.silence(sft.sft_trainer(profile, model=model, tokenizer=tokenizer,
                                           max_steps=form.qlora_steps, eval_strategy="no", **NO_WARMUP))
