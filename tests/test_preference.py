@@ -244,3 +244,16 @@ def test_troubleshooting_headings_quote_real_messages():
         DPOTrainer(model=sft_model, args=preference.config("dpo", TOY), train_dataset=preference.train_data("dpo"),
                    processing_class=tokenizer, peft_config=sft.lora_config(TOY))
     assert quoted(str(error.value))
+
+
+def test_the_start_is_measured_once_per_sft_adapter(tmp_path, monkeypatch):
+    monkeypatch.setenv("FTLAB_OUTPUTS", str(tmp_path))
+    calls = []
+    monkeypatch.setattr(preference, "measure", lambda model, tokenizer, profile: calls.append(1) or {"margin": 1.5})
+    adapter = {"digest": "a1"}
+    monkeypatch.setattr(preference, "_adapter_digest", lambda profile: adapter["digest"])
+    assert preference.start_measurement(None, None, TOY) == {"margin": 1.5}
+    assert preference.start_measurement(None, None, TOY) == {"margin": 1.5} and len(calls) == 1  # stored, reused
+    adapter["digest"] = "b2"  # Lab 03 re-run: another adapter, measured afresh
+    preference.start_measurement(None, None, TOY)
+    assert len(calls) == 2 and (tmp_path / "toy" / "preference_start.json").is_file()

@@ -242,17 +242,41 @@ def record_path(profile: Profile, method: str) -> Path:
     return outputs_dir() / profile.name / f"preference_{method}.json"
 
 
+def _data_digest() -> str:
+    files = ["preference.jsonl", "preference_eval.jsonl", "unpaired.jsonl", "eval.jsonl"]
+    return hashlib.sha256(b"".join((DATASETS_DIR / name).read_bytes() for name in files)).hexdigest()[:16]
+
+
 def recipe(method: str, profile: Profile) -> dict:
     """Everything that decides a run's figures; a record made with another recipe is stale and re-run."""
-    files = ["preference.jsonl", "preference_eval.jsonl", "unpaired.jsonl", "eval.jsonl"]
-    digest = hashlib.sha256(b"".join((DATASETS_DIR / name).read_bytes() for name in files)).hexdigest()[:16]
     sft_stamp = sft.sft_adapter_dir(profile) / "ftlab_base.txt"
     return {"version": RECIPE_VERSION, "method": method, "settings": _method(method).settings,
             "steps": profile.preference_steps, "learning_rate": profile.preference_learning_rate,
             "batch_size": profile.batch_size * _method(method).batch_factor, "grad_accum": profile.grad_accum,
             "lora_r": profile.lora_r, "seed": profile.seed,
-            "max_length": profile.max_seq_length, "data": digest, "trl": trl.__version__,
+            "max_length": profile.max_seq_length, "data": _data_digest(), "trl": trl.__version__,
             "base": sft_stamp.read_text() if sft_stamp.is_file() else None}
+
+
+def _adapter_digest(profile: Profile) -> str | None:
+    weights = sft.sft_adapter_dir(profile) / "adapter_model.safetensors"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:16] if weights.is_file() else None
+
+
+def start_measurement(model, tokenizer, profile: Profile) -> dict:
+    """:func:`measure` of the SFT model every method starts from, measured once per SFT adapter and stored in
+    ``outputs/<profile>/preference_start.json``: Labs 07-09 reuse Lab 06's instead of measuring the same model
+    again. Another adapter, dataset, eval size, recipe version or CPU kernel set measures afresh."""
+    key = {"version": RECIPE_VERSION, "data": _data_digest(), "adapter": _adapter_digest(profile),
+           "eval_examples": profile.eval_examples, "capability": outcomes.capability(), "torch": torch.__version__}
+    path = outputs_dir() / profile.name / "preference_start.json"
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    if key["adapter"] is not None and stored.get("key") == key:
+        return stored["measured"]
+    measured = measure(model, tokenizer, profile)
+    with staged_file(path, replace=True) as staging:
+        staging.write_text(json.dumps({"key": key, "measured": measured}))
+    return measured
 
 
 FIGURES = ("preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy", "reply_tokens")
@@ -282,7 +306,7 @@ def run(method: str, profile: Profile, seed: int | None = None) -> tuple[dict, o
     """A whole measured run, as Labs 06-09 do it cell by cell: SFT model, before, train, after; returns the
     record's figures and the trainer."""
     model, tokenizer = start_model(profile)
-    before = measure(model, tokenizer, profile)
+    before = start_measurement(model, tokenizer, profile)
     trainer = make_trainer(method, profile, model, tokenizer, seed=seed)
     cost = train_measured(trainer)
     after = measure(trainer.model, tokenizer, profile, baseline=before)
