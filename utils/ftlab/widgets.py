@@ -192,9 +192,9 @@ def dpo_figure(beta: float, margins=None):
 
     m = torch.linspace(-30, 30, 301, dtype=torch.float64)
     fig, (loss_ax, weight_ax) = plt.subplots(1, 2, figsize=(9, 3))
-    loss_ax.plot(m, -torch.nn.functional.logsigmoid(beta * m), label=f"β = {beta:g}")
+    loss_ax.plot(m, -torch.nn.functional.logsigmoid(beta * m), label=f"β = {beta:.3g}")
     weight_ax.plot(m, beta * torch.sigmoid(-beta * m))
-    title = f"β = {beta:g}"
+    title = f"β = {beta:.3g}"
     if margins is not None and len(margins):
         batch = torch.tensor(list(margins), dtype=torch.float64)
         loss_ax.plot(batch, -torch.nn.functional.logsigmoid(beta * batch), "k|", markersize=12,
