@@ -106,7 +106,12 @@ EXPECTATIONS["cpu"] = {  # SmolLM2-135M-Instruct: a real instruct model that cha
     "06.margin_gain": Expectation(_margin("06", "DPO")["06.margin_gain"].what, at_least=1.0, margin=0.5),
     "06.abstention_gap": Expectation("nats by which the SFT model prefers its invented answer to 'I don't know'",
                                      at_least=30, margin=10),
-    # Labs 07-11 only report on cpu so far: their outcomes have fewer than 3 measured runs (benchmarks/outcomes.md).
+    "07.margin_gain": EXPECTATIONS["toy"]["07.margin_gain"],
+    # ORPO from the base model moves fact accuracy by 0 to +2 points in 8 steps on SmolLM2: reported, not asserted.
+    "08.sft_first_advantage": EXPECTATIONS["toy"]["08.sft_first_advantage"],
+    "09.margin_gain": Expectation(_margin("09", "KTO")["09.margin_gain"].what, at_least=1.0, margin=0.5),
+    # Lab 10's accuracy changes have 1 measured run on cpu and are reported; the lab asserts its llama.cpp checks
+    # (tokens, logits, greedy replies, stops) and the merge on every profile. Lab 11 runs the toy's recipe.
 }
 
 
