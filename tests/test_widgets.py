@@ -42,7 +42,7 @@ def test_dpo_plot_is_the_dpo_loss():
     i = int(abs(m - 3.0).argmin())
     one_pair = losses.dpo_loss(torch.tensor([float(m[i])]), torch.zeros(1), torch.zeros(1), torch.zeros(1), 0.5)
     assert y[i] == pytest.approx(one_pair.item())
-    assert "mean loss of the batch" in fig._suptitle.get_text()
+    assert "mean loss of the batch" in fig.get_suptitle()
 
 
 def test_simpo_plot_marks_the_target_gap():
@@ -73,8 +73,7 @@ def test_neftune_plot_finds_where_noise_equals_signal():
 def test_moving_a_knob_redraws_the_plot(monkeypatch, make, knob):
     drawn = []
     def record(output, figure):
-        suptitle = figure._suptitle.get_text() if figure._suptitle else ""
-        drawn.append(suptitle + " ".join(ax.get_title() for ax in figure.axes))
+        drawn.append(figure.get_suptitle() + " ".join(ax.get_title() for ax in figure.axes))
 
     monkeypatch.setattr(widgets, "_plot_in", record)
     box = make()
