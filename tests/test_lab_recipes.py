@@ -39,11 +39,13 @@ def expected(lab: str, profile: profiles.Profile) -> dict:
         return lora | {"sft_config": sft.sft_config(profile, scratch)}
     if lab == "04_qlora":
         return lora | {"bnb_config": models.quantization_config(profile),
-                       "ab_config": sft.sft_config(profile, scratch, max_steps=profile.ab_steps, eval_strategy="no")}
+                       "ab_config": sft.sft_config(profile, scratch, max_steps=profile.ab_steps, eval_strategy="no",
+                                                   per_device_train_batch_size=profile.ab_batch_size)}
     if lab == "05_neftune":
         steps = max(1, 2 * profile.ab_steps // 3)
         return lora | {"neftune_config": sft.sft_config(profile, scratch, max_steps=steps, eval_strategy="no",
-                                                        neftune_noise_alpha=5.0)}
+                                                        neftune_noise_alpha=5.0,
+                                                        per_device_train_batch_size=profile.ab_batch_size)}
     method = {"06_dpo": "dpo", "07_simpo": "simpo", "08_orpo": "orpo", "09_kto_and_comparison": "kto"}[lab]
     return lora | {f"{method}_config": preference.config(method, profile, scratch)}
 

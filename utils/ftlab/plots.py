@@ -41,11 +41,16 @@ def paired(comparisons: dict, title: str):
     return fig
 
 
-def curves(series: dict[str, Sequence[float]], title: str, xlabel: str = "step", ylabel: str = "loss"):
-    """One line per named series (e.g. train and eval loss); returns the figure."""
+def curves(series: dict[str, Sequence[float] | dict[int, float]], title: str, xlabel: str = "step",
+           ylabel: str = "loss"):
+    """One line per named series (e.g. train and eval loss); returns the figure. A series is a list of values (at
+    1, 2, 3, ...) or a ``{step: value}`` dict, drawn with markers (a single point still shows)."""
     fig, ax = plt.subplots(figsize=(6, 3.2))
     for name, ys in series.items():
-        ax.plot(range(1, len(ys) + 1), ys, label=name)
+        if isinstance(ys, dict):
+            ax.plot(list(ys), list(ys.values()), marker="o", label=name)
+        else:
+            ax.plot(range(1, len(ys) + 1), ys, label=name)
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

