@@ -1,9 +1,12 @@
-"""ftlab.lora against PEFT, ftlab.sft's adapter bookkeeping and overfitting signals, the Lab 02-05 checkers."""
+"""ftlab.lora against PEFT, ftlab.sft's splits, adapter bookkeeping and overfitting signals, the loss plot, the Lab
+02-05 checkers."""
+
+from dataclasses import replace
 
 import torch
 from peft import LoraConfig, get_peft_model
 
-from ftlab import checks, estimate, models, profiles, sft
+from ftlab import checks, estimate, models, plots, profiles, sft
 from ftlab.lora import LoRALinear
 
 
@@ -45,6 +48,24 @@ def test_lora_starts_as_the_base_layer_and_rejects_bad_rank():
 def test_overfitting_signals_on_labelled_logs():
     for name, (history, overfitting) in checks.OVERFITTING_CASES.items():
         assert bool(sft.overfitting_signals(history)) == overfitting, name
+
+
+def test_the_eval_cut_leaves_the_training_split_alone():
+    """cpu measures its eval loss on 16 of its 64 held-out conversations: the training set is the 90% split's."""
+    cpu = profiles.get("cpu")
+    train, evaluation = sft.sft_splits(cpu)
+    whole_train, whole_eval = sft.sft_splits(replace(cpu, eval_conversations=10**6))
+    assert (len(train), len(evaluation), len(whole_eval)) == (576, cpu.eval_conversations, 64)
+    assert train.to_list() == whole_train.to_list() and evaluation.to_list() == whole_eval.to_list()[:16]
+    for name in ("toy", "gpu24", "spark"):  # the other profiles keep their whole 10%
+        profile = profiles.get(name)
+        assert len(sft.sft_splits(profile)[1]) == profile.eval_conversations == 152
+
+
+def test_loss_curves_take_lists_and_step_dicts():
+    fig = plots.curves({"train": [1.0, 0.5, 0.25], "held-out, once": {20: 0.4}}, "loss")
+    (train, once) = fig.axes[0].get_lines()
+    assert list(train.get_xdata()) == [1, 2, 3] and list(once.get_xdata()) == [20] and once.get_marker() == "o"
 
 
 def test_adapter_is_retrained_when_the_base_model_changes(tmp_path, monkeypatch):

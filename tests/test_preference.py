@@ -197,6 +197,8 @@ def test_measure_reports_both_preference_accuracies_and_paired_changes():
     same = again["fact_comparison"]  # the same model against itself: nothing won or lost
     assert (same.won, same.lost, same.low, same.high, same.p_value) == (0, 0, 0.0, 0.0, 1.0)
     assert again["preference_comparison"].tied == len(before["pair_correct"])
+    facts = preference.measure_facts(model, tokenizer, TOY)  # Lab 08's base model: the fact half alone
+    assert facts == {key: before[key] for key in ("fact_accuracy", "reply_tokens", "correct", "replies")}
 
 
 def test_lab_checkers():
