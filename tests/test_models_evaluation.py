@@ -55,3 +55,17 @@ def test_metric_scripts_outside_the_package_are_never_loaded(tmp_path):
         with pytest.raises(ValueError, match="unknown course metric"):
             evaluation.load_metric(name)
     assert not (tmp_path / "ran").exists()
+
+
+def test_base_replies_are_generated_once_per_model_and_questions(tmp_path, monkeypatch):
+    """Lab 03's "before" is Lab 01's base-model replies, read back; other questions are generated afresh."""
+    monkeypatch.setenv("FTLAB_OUTPUTS", str(tmp_path))
+    toy = profiles.get("toy")
+    model, tokenizer = models.load(toy)
+    questions = ["What color is the zarp?", "Where does the bloon live?"]
+    first = evaluation.base_chat_replies(model, tokenizer, toy, questions)
+    assert first == evaluation.chat_replies(model, tokenizer, questions)
+    assert (tmp_path / "toy" / "base_chat_replies.json").is_file()
+    assert evaluation.base_chat_replies(None, None, toy, questions) == first  # read back: no model needed
+    with pytest.raises(AttributeError):  # another question list is generated, which needs the model
+        evaluation.base_chat_replies(None, None, toy, questions[:1])

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import evaluate
 import numpy as np
 import torch
+import transformers
 from tqdm.auto import tqdm
+
+from ftlab import models, outcomes
+from ftlab.files import staged_file
+from ftlab.paths import outputs_dir
+from ftlab.profiles import Profile
 
 METRICS_DIR = Path(__file__).resolve().parent / "metrics"
 
@@ -56,6 +64,24 @@ def chat_replies(model, tokenizer, questions: list[str], max_new_tokens: int = 2
     prompts = [tokenizer.apply_chat_template([{"role": "user", "content": q}], tokenize=False,
                                              add_generation_prompt=True) for q in questions]
     return _generate(model, tokenizer, prompts, max_new_tokens, batch_size, desc="chat replies")
+
+
+def base_chat_replies(model, tokenizer, profile: Profile, questions: list[str]) -> list[Generation]:
+    """:func:`chat_replies` of the profile's untuned base ``model``, measured once and stored in
+    ``outputs/<profile>/base_chat_replies.json``: Lab 03's "before" is Lab 01's replies to the same questions. Other
+    questions, another base model, CPU kernel set or library version measure afresh."""
+    digest = hashlib.sha256("\n".join(questions).encode()).hexdigest()
+    key = {"model": str(models.resolve(profile)), "questions": digest,
+           "capability": outcomes.capability(), "torch": torch.__version__, "transformers": transformers.__version__}
+    path = outputs_dir() / profile.name / "base_chat_replies.json"
+    stored = json.loads(path.read_text()) if path.is_file() else {}
+    if stored.get("key") == key:
+        return [Generation(**reply) for reply in stored["replies"]]
+    replies = chat_replies(model, tokenizer, questions)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with staged_file(path, replace=True) as staging:
+        staging.write_text(json.dumps({"key": key, "replies": [asdict(reply) for reply in replies]}))
+    return replies
 
 
 def completions(model, tokenizer, texts: list[str], max_new_tokens: int = 8,
