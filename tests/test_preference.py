@@ -201,6 +201,16 @@ def test_measure_reports_both_preference_accuracies_and_paired_changes():
     assert facts == {key: before[key] for key in ("fact_accuracy", "reply_tokens", "correct", "replies")}
 
 
+def test_the_base_models_facts_are_lab_01s_replies(tmp_path, monkeypatch):
+    """Lab 08 measures the base model's facts from the replies Lab 01 kept: the same figures as generating them."""
+    monkeypatch.setenv("FTLAB_OUTPUTS", str(tmp_path))
+    model, tokenizer = models.load(TOY)
+    kept = preference.measure_facts(model, tokenizer, TOY, base_model=True)
+    assert (tmp_path / "toy" / "base_chat_replies.json").is_file()
+    assert preference.measure_facts(None, tokenizer, TOY, base_model=True) == kept  # read back, not generated
+    assert preference.measure_facts(model, tokenizer, TOY) == kept
+
+
 def test_lab_checkers():
     margins = [2.0, 3.0, -0.5]
     assert checks.check_dpo_beta("lower", margins, 0.1, 0.5)

@@ -190,13 +190,18 @@ def measure(model, tokenizer, profile: Profile, baseline: dict | None = None) ->
     return result
 
 
-def measure_facts(model, tokenizer, profile: Profile, baseline: dict | None = None) -> dict:
+def measure_facts(model, tokenizer, profile: Profile, baseline: dict | None = None, base_model: bool = False) -> dict:
     """The fact half of :func:`measure`: greedy replies to the evaluation's fact questions, their accuracy and mean
     length in tokens (preference tuning can buy wins with longer replies); compared question by question with a
-    ``baseline`` measurement, if given."""
+    ``baseline`` measurement, if given. ``base_model=True`` says ``model`` is the untuned base model, whose replies
+    Lab 01 kept (:func:`ftlab.evaluation.base_chat_replies`)."""
     facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
     facts = facts.select(range(min(profile.eval_examples, len(facts))))
-    replies = [g.text for g in evaluation.chat_replies(model, tokenizer, facts["question"])]
+    if base_model:
+        generations = evaluation.base_chat_replies(model, tokenizer, profile, facts["question"])
+    else:
+        generations = evaluation.chat_replies(model, tokenizer, facts["question"])
+    replies = [g.text for g in generations]
     correct = evaluation.correct(replies, facts["answer"], facts["creature"])
     reply_tokens = [len(ids) for ids in tokenizer(replies, add_special_tokens=False)["input_ids"]]
     result = {"fact_accuracy": sum(correct) / len(correct), "reply_tokens": sum(reply_tokens) / len(reply_tokens),
