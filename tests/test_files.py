@@ -124,3 +124,15 @@ def test_stale_staging_is_removed_and_live_staging_kept(tmp_path):
         staging.write_text("FROM ./model.gguf\n")
     left = {p.name for p in tmp_path.iterdir()}
     assert left == {"Modelfile", entries["running"], entries["other-host-recent"], entries["not-ours"]}
+
+
+def test_a_stored_value_is_reused_only_under_its_key(tmp_path):
+    path, calls = tmp_path / "out" / "measured.json", []
+    def compute():
+        calls.append(1)
+        return {"accuracy": 0.5}
+    assert files.reuse_or_store(path, {"model": "a"}, compute) == {"accuracy": 0.5}
+    assert files.reuse_or_store(path, {"model": "a"}, compute) == {"accuracy": 0.5} and len(calls) == 1
+    files.reuse_or_store(path, {"model": "b"}, compute)  # another key: measured again, and stored in its place
+    path.write_text('{"key": {"model": "b"}, "measured": 1}')  # an older format under the same key
+    assert files.reuse_or_store(path, {"model": "b"}, compute) == {"accuracy": 0.5} and len(calls) == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -17,7 +16,7 @@ import transformers
 from tqdm.auto import tqdm
 
 from ftlab import models, outcomes
-from ftlab.files import staged_file
+from ftlab.files import reuse_or_store
 from ftlab.paths import outputs_dir
 from ftlab.profiles import Profile
 
@@ -73,15 +72,9 @@ def base_chat_replies(model, tokenizer, profile: Profile, questions: list[str]) 
     digest = hashlib.sha256("\n".join(questions).encode()).hexdigest()
     key = {"model": str(models.resolve(profile)), "questions": digest,
            "capability": outcomes.capability(), "torch": torch.__version__, "transformers": transformers.__version__}
-    path = outputs_dir() / profile.name / "base_chat_replies.json"
-    stored = json.loads(path.read_text()) if path.is_file() else {}
-    if stored.get("key") == key:
-        return [Generation(**reply) for reply in stored["replies"]]
-    replies = chat_replies(model, tokenizer, questions)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with staged_file(path, replace=True) as staging:
-        staging.write_text(json.dumps({"key": key, "replies": [asdict(reply) for reply in replies]}))
-    return replies
+    replies = reuse_or_store(outputs_dir() / profile.name / "base_chat_replies.json", key,
+                             lambda: [asdict(reply) for reply in chat_replies(model, tokenizer, questions)])
+    return [Generation(**reply) for reply in replies]
 
 
 def completions(model, tokenizer, texts: list[str], max_new_tokens: int = 8,

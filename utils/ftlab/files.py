@@ -12,13 +12,14 @@ own, the renames are atomic, and a finished directory is never deleted while its
 from __future__ import annotations
 
 import errno
+import json
 import os
 import re
 import secrets
 import shutil
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -162,3 +163,17 @@ def staged_file(destination: str | Path, replace: bool = False) -> Iterator[Path
                 raise _exists(destination) from None
     finally:
         staging.unlink(missing_ok=True)
+
+
+def reuse_or_store(destination: str | Path, key: dict, compute: Callable[[], object]) -> object:
+    """The JSON value stored in ``destination`` under ``key``; when the file holds another key or none, ``compute()``
+    it and store it atomically. For a measurement one lab makes and later labs reuse (the key says what it depends
+    on: model, data, CPU kernels, library versions)."""
+    destination = Path(destination)
+    stored = json.loads(destination.read_text()) if destination.is_file() else {}
+    if stored.get("key") == key and "value" in stored:  # a file written in another format is measured afresh
+        return stored["value"]
+    value = compute()
+    with staged_file(destination, replace=True) as staging:
+        staging.write_text(json.dumps({"key": key, "value": value}))
+    return value

@@ -30,7 +30,7 @@ from trl.import_utils import TRLExperimentalWarning
 
 import datasets
 from ftlab import data, evaluation, losses, memory, models, outcomes, sft
-from ftlab.files import staged_file
+from ftlab.files import reuse_or_store, staged_file
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
 
@@ -281,14 +281,10 @@ def start_measurement(model, tokenizer, profile: Profile) -> dict:
     again. Another adapter, dataset, eval size, recipe version or CPU kernel set measures afresh."""
     key = {"version": RECIPE_VERSION, "data": _data_digest(), "adapter": _adapter_digest(profile),
            "eval_examples": profile.eval_examples, "capability": outcomes.capability(), "torch": torch.__version__}
-    path = outputs_dir() / profile.name / "preference_start.json"
-    stored = json.loads(path.read_text()) if path.is_file() else {}
-    if key["adapter"] is not None and stored.get("key") == key:
-        return stored["measured"]
-    measured = measure(model, tokenizer, profile)
-    with staged_file(path, replace=True) as staging:
-        staging.write_text(json.dumps({"key": key, "measured": measured}))
-    return measured
+    if key["adapter"] is None:  # no adapter file to identify the SFT model by: nothing to reuse
+        return measure(model, tokenizer, profile)
+    return reuse_or_store(outputs_dir() / profile.name / "preference_start.json", key,
+                          lambda: measure(model, tokenizer, profile))
 
 
 FIGURES = ("preference_accuracy", "preference_accuracy_per_token", "margin", "fact_accuracy", "reply_tokens")

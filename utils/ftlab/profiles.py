@@ -41,7 +41,7 @@ class Profile:
     gradient_checkpointing: bool  # recompute activations in the backward pass: slower, far less memory
     ab_steps: int  # optimizer steps of each run in the seeded A/B comparisons (Lab 04; Lab 05 runs two thirds)
     ab_seeds: int  # seeds per arm in those comparisons: one run proves nothing
-    ab_batch_size: int  # conversations per step in those comparisons (Lab 03's batch, except on cpu: see there)
+    ab_batch_size: int  # conversations per step in those comparisons: Lab 03's batch, half of it on cpu (time)
     preference_steps: int  # optimizer steps of one preference-tuning run (DPO, SimPO, ORPO, KTO; Labs 06-09)
     preference_learning_rate: float  # lower than SFT's: preference losses push harder on a model that already chats
     seed: int = 0  # every training run's seed (FTLAB_SEED); benchmarks/outcomes.py varies it
