@@ -186,6 +186,26 @@ def test_comparison_table_and_chart():
     assert len(comparison.comparison_chart({"dpo": record}).axes) == 4
 
 
+def test_pair_scores_equal_scoring_each_whole_conversation(trainers):
+    """The shared-prompt, cached scoring gives each answer's log-probability as one unpadded pass over the whole
+    conversation does (``losses.completion_logps``), through a LoRA adapter and across uneven batches."""
+    model, tokenizer = trainers["dpo"].model, trainers["dpo"].processing_class
+    pairs = data.course_dataset("preference_eval").select(range(20))
+    scores = preference.pair_scores(model, tokenizer, pairs, batch_size=8)
+    for i, row in enumerate(pairs):
+        prompt = tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
+        start = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        for key in ("chosen", "rejected"):
+            text = tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False)
+            ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+            answer = torch.zeros_like(ids)
+            answer[:, start:] = 1
+            with torch.no_grad():
+                whole = losses.completion_logps(model, ids, torch.ones_like(ids), answer).item()
+            assert scores[key][i].item() == pytest.approx(whole, abs=1e-4)
+            assert scores[f"{key}_avg"][i].item() == pytest.approx(whole / (ids.shape[1] - start), abs=1e-5)
+
+
 def test_measure_reports_both_preference_accuracies_and_paired_changes():
     model, tokenizer = models.load(TOY)
     before = preference.measure(model, tokenizer, TOY)
