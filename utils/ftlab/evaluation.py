@@ -15,7 +15,7 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 
-from ftlab import models, outcomes
+from ftlab import models, outcomes, prefix
 from ftlab.files import reuse_or_store
 from ftlab.paths import outputs_dir
 from ftlab.profiles import Profile
@@ -42,17 +42,18 @@ class Generation:
 @torch.no_grad()
 def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int,
               desc: str, add_special_tokens: bool = False) -> list[Generation]:
-    """Greedy generation for prompts, batched with left padding; ``add_special_tokens`` adds what the tokenizer
-    puts before plain text (Llama's BOS; nothing for SmolLM2, whose "BOS" is the chat marker ``<|im_start|>``)."""
-    tokenizer.padding_side = "left"
+    """Greedy generation for prompts, batched, their shared prefix (a system prompt) run once (``ftlab.prefix``);
+    ``add_special_tokens`` adds what the tokenizer puts before plain text (Llama's BOS; nothing for SmolLM2, whose
+    "BOS" is the chat marker ``<|im_start|>``)."""
     results = []
     for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
         batch = prompts[start:start + batch_size]
-        inputs = tokenizer(batch, return_tensors="pt", padding=True,
-                           add_special_tokens=add_special_tokens).to(model.device)
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id)
-        for prompt, row in zip(batch, output[:, inputs["input_ids"].shape[1]:], strict=True):
+        ids = tokenizer(batch, add_special_tokens=add_special_tokens)["input_ids"]
+        shared, input_ids, attention_mask = prefix.batch(ids, tokenizer.pad_token_id, model.device)
+        output = model.generate(input_ids=input_ids, attention_mask=attention_mask,
+                                past_key_values=prefix.cache(model, input_ids, shared), max_new_tokens=max_new_tokens,
+                                do_sample=False, pad_token_id=tokenizer.pad_token_id)
+        for prompt, row in zip(batch, output[:, input_ids.shape[1]:], strict=True):
             results.append(Generation(prompt, tokenizer.decode(row, skip_special_tokens=True).strip()))
     return results
 

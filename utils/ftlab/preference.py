@@ -29,7 +29,7 @@ from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
 from trl.import_utils import TRLExperimentalWarning
 
 import datasets
-from ftlab import data, evaluation, memory, models, outcomes, sft
+from ftlab import data, evaluation, memory, models, outcomes, prefix, sft
 from ftlab.files import reuse_or_store, staged_file
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
@@ -135,33 +135,6 @@ def tiny_batch(trainer, size: int = 4) -> dict:
 # Measurements: the same for every method
 # ---------------------------------------------------------------------------------------------------------------
 
-def _common_prefix(sequences: list[list[int]]) -> int:
-    """Length of the token prefix every sequence shares, leaving each at least its last token of its own."""
-    shared = 0
-    while shared < min(map(len, sequences)) - 1 and len({ids[shared] for ids in sequences}) == 1:
-        shared += 1
-    return shared
-
-
-def _prompt_pass(model, prompts: list[list[int]], pad: int):
-    """Run a batch of prompts once: their shared prefix (the system prompt, say) as one row, then the rest of each,
-    left-padded behind it. Returns the key/value cache, its attention mask and each prompt's next-token logits."""
-    shared = _common_prefix(prompts)
-    cache = None
-    if shared:
-        prefix = torch.tensor([prompts[0][:shared]], device=model.device)
-        cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
-        cache.batch_repeat_interleave(len(prompts))
-    width = max(len(ids) for ids in prompts) - shared
-    rest = torch.tensor([[pad] * (width + shared - len(ids)) + ids[shared:] for ids in prompts], device=model.device)
-    mask = torch.tensor([[1] * shared + [0] * (width + shared - len(ids)) + [1] * (len(ids) - shared)
-                         for ids in prompts], device=model.device)
-    positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, shared:]  # real tokens count on across the padding
-    out = model(input_ids=rest, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
-                logits_to_keep=1)
-    return out.past_key_values, mask, out.logits[:, -1].float()
-
-
 @torch.no_grad()
 def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) -> dict[str, torch.Tensor]:
     """Log-probabilities of each pair's chosen and rejected answer under the chat template: summed over the answer's
@@ -169,8 +142,8 @@ def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32)
     SimPO and ORPO use).
 
     The same numbers as scoring each whole conversation (``losses.completion_logps``, to ~1e-5 nats in float32) at
-    about a third of the compute: the prompts run once, sharing their common prefix, and both answers continue
-    from their key/value cache, as generation does."""
+    about 40% of the time: the prompts run once, their shared prefix once for all (``ftlab.prefix``), and both
+    answers continue from the key/value cache, as generation does."""
     model.eval()
     results = {key: [] for key in ("chosen", "rejected", "chosen_avg", "rejected_avg")}
     for start in range(0, len(pairs), batch_size):
@@ -187,8 +160,12 @@ def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32)
                     raise ValueError(f"the chat template's prompt is not a token prefix of the conversation with its "
                                      f"{key} answer: {text!r}")
                 answers.append(whole[len(ids):])
-        cache, prompt_mask, next_logits = _prompt_pass(model, prompt_ids, tokenizer.pad_token_id)
-        cache.batch_repeat_interleave(2)
+        shared, prompt, prompt_mask = prefix.batch(prompt_ids, tokenizer.pad_token_id, model.device)
+        cache = prefix.cache(model, prompt, shared)
+        out = model(input_ids=prompt[:, shared:], attention_mask=prompt_mask, past_key_values=cache,
+                    position_ids=prefix.positions(prompt_mask)[:, shared:], use_cache=True, logits_to_keep=1)
+        cache, next_logits = out.past_key_values, out.logits[:, -1].float()
+        cache.batch_repeat_interleave(2)  # each prompt, once for its chosen and once for its rejected answer
         prompt_mask = prompt_mask.repeat_interleave(2, dim=0)
         length = max(map(len, answers))
         answer = torch.tensor([ids + [tokenizer.pad_token_id] * (length - len(ids)) for ids in answers],
