@@ -135,6 +135,41 @@ def tiny_batch(trainer, size: int = 4) -> dict:
 # Measurements: the same for every method
 # ---------------------------------------------------------------------------------------------------------------
 
+def _answer_tokens(tokenizer, rows: datasets.Dataset, prompt_ids: list[list[int]]) -> list[list[int]]:
+    """Chosen, rejected, chosen, ...: each answer's tokens after its pair's prompt in the templated conversation."""
+    answers = []
+    for row, ids in zip(rows, prompt_ids, strict=True):
+        for key in ("chosen", "rejected"):
+            text = tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False)
+            whole = tokenizer(text, add_special_tokens=False)["input_ids"]
+            if whole[:len(ids)] != ids:
+                raise ValueError(f"the chat template's prompt is not a token prefix of the conversation with its {key} "
+                                 f"answer: {text!r}")
+            answers.append(whole[len(ids):])
+    return answers
+
+
+def _answer_logps(model, prompt_ids: list[list[int]], answers: list[list[int]], pad: int) -> tuple[torch.Tensor, ...]:
+    """Summed log-probability and token count of each answer, two per prompt: the prompts run once (their shared
+    prefix once for all, ``ftlab.prefix``) and both answers continue from the key/value cache."""
+    shared, prompt, prompt_mask = prefix.batch(prompt_ids, pad, model.device)
+    out = model(input_ids=prompt[:, shared:], attention_mask=prompt_mask, use_cache=True, logits_to_keep=1,
+                past_key_values=prefix.cache(model, prompt, shared),
+                position_ids=prefix.positions(prompt_mask)[:, shared:])
+    cache, next_logits = out.past_key_values, out.logits[:, -1:].float().repeat_interleave(2, dim=0)
+    cache.batch_repeat_interleave(2)  # each prompt, once for its chosen and once for its rejected answer
+    prompt_mask = prompt_mask.repeat_interleave(2, dim=0)
+    length = max(map(len, answers))
+    answer = torch.tensor([ids + [pad] * (length - len(ids)) for ids in answers], device=model.device)
+    answer_mask = torch.tensor([[1] * len(ids) + [0] * (length - len(ids)) for ids in answers], device=model.device)
+    logits = model(input_ids=answer, attention_mask=torch.cat([prompt_mask, answer_mask], dim=-1),
+                   past_key_values=cache,
+                   position_ids=prompt_mask.sum(-1, keepdim=True) + torch.arange(length, device=model.device)).logits
+    logits = torch.cat([next_logits, logits[:, :-1].float()], dim=1)  # the logits that predict each answer token
+    token_logps = torch.log_softmax(logits, dim=-1).gather(-1, answer[..., None]).squeeze(-1)
+    return (token_logps * answer_mask).sum(-1).cpu(), answer_mask.sum(-1).cpu()
+
+
 @torch.no_grad()
 def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32) -> dict[str, torch.Tensor]:
     """Log-probabilities of each pair's chosen and rejected answer under the chat template: summed over the answer's
@@ -142,8 +177,7 @@ def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32)
     SimPO and ORPO use).
 
     The same numbers as scoring each whole conversation (``losses.completion_logps``, to ~1e-5 nats in float32) at
-    about 40% of the time: the prompts run once, their shared prefix once for all (``ftlab.prefix``), and both
-    answers continue from the key/value cache, as generation does."""
+    about 40% of the time: each prompt runs once for both answers, its shared prefix once per batch."""
     model.eval()
     results = {key: [] for key in ("chosen", "rejected", "chosen_avg", "rejected_avg")}
     for start in range(0, len(pairs), batch_size):
@@ -151,34 +185,8 @@ def pair_scores(model, tokenizer, pairs: datasets.Dataset, batch_size: int = 32)
         prompts = [tokenizer.apply_chat_template(row["prompt"], tokenize=False, add_generation_prompt=True)
                    for row in rows]
         prompt_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
-        answers = []  # chosen, rejected, chosen, rejected, ...: the tokens after each pair's prompt
-        for row, ids in zip(rows, prompt_ids, strict=True):
-            for key in ("chosen", "rejected"):
-                text = tokenizer.apply_chat_template(row["prompt"] + row[key], tokenize=False)
-                whole = tokenizer(text, add_special_tokens=False)["input_ids"]
-                if whole[:len(ids)] != ids:
-                    raise ValueError(f"the chat template's prompt is not a token prefix of the conversation with its "
-                                     f"{key} answer: {text!r}")
-                answers.append(whole[len(ids):])
-        shared, prompt, prompt_mask = prefix.batch(prompt_ids, tokenizer.pad_token_id, model.device)
-        cache = prefix.cache(model, prompt, shared)
-        out = model(input_ids=prompt[:, shared:], attention_mask=prompt_mask, past_key_values=cache,
-                    position_ids=prefix.positions(prompt_mask)[:, shared:], use_cache=True, logits_to_keep=1)
-        cache, next_logits = out.past_key_values, out.logits[:, -1].float()
-        cache.batch_repeat_interleave(2)  # each prompt, once for its chosen and once for its rejected answer
-        prompt_mask = prompt_mask.repeat_interleave(2, dim=0)
-        length = max(map(len, answers))
-        answer = torch.tensor([ids + [tokenizer.pad_token_id] * (length - len(ids)) for ids in answers],
-                              device=model.device)
-        answer_mask = torch.tensor([[1] * len(ids) + [0] * (length - len(ids)) for ids in answers],
-                                   device=model.device)
-        positions = prompt_mask.sum(-1, keepdim=True) + torch.arange(length, device=model.device)
-        logits = model(input_ids=answer, attention_mask=torch.cat([prompt_mask, answer_mask], dim=-1),
-                       position_ids=positions, past_key_values=cache).logits
-        logits = torch.cat([next_logits.repeat_interleave(2, dim=0)[:, None], logits[:, :-1].float()], dim=1)
-        token_logps = torch.log_softmax(logits, dim=-1).gather(-1, answer[..., None]).squeeze(-1)
-        total = (token_logps * answer_mask).sum(-1).cpu()
-        count = answer_mask.sum(-1).cpu()
+        total, count = _answer_logps(model, prompt_ids, _answer_tokens(tokenizer, rows, prompt_ids),
+                                     tokenizer.pad_token_id)
         for offset, key in enumerate(("chosen", "rejected")):
             results[key].append(total[offset::2])
             results[f"{key}_avg"].append(total[offset::2] / count[offset::2])

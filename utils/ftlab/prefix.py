@@ -4,7 +4,7 @@ SmolLM2's chat template opens every prompt with the same default system prompt, 
 and pair scoring spent most of their time re-reading it. Here a batch is laid out as ``[shared prefix][padding]
 [each prompt's own tokens]``: the prefix runs once as one row and its key/value cache is copied to every row, the
 padding is masked, and the positions count on across it (what ``generate`` derives from the attention mask). The
-results are those of left-padded prompts, up to float rounding: ``tests/test_prefix.py`` and ``tests/test_preference.py``.
+results are those of left-padded prompts, up to float rounding (``tests/test_prefix.py``, ``tests/test_preference.py``).
 """
 
 from __future__ import annotations
