@@ -1,6 +1,7 @@
 """ftlab.losses and ftlab.preference: the hand-written DPO, SimPO, ORPO and KTO losses equal TRL's on the same
 inputs; trainers are configured from the profile; measurements, records and the Lab 06-09 checkers behave."""
 
+import copy
 import json
 import re
 from dataclasses import asdict
@@ -204,6 +205,19 @@ def test_pair_scores_equal_scoring_each_whole_conversation(trainers):
                 whole = losses.completion_logps(model, ids, torch.ones_like(ids), answer).item()
             assert scores[key][i].item() == pytest.approx(whole, abs=1e-4)
             assert scores[f"{key}_avg"][i].item() == pytest.approx(whole / (ids.shape[1] - start), abs=1e-5)
+
+
+def test_a_template_whose_prompt_is_not_the_conversations_start_is_refused(trainers):
+    """A chat template that writes the assistant's turn differently from its generation prompt would put template
+    tokens into the scored answer: one clear error, quoted by TROUBLESHOOTING.md."""
+    tokenizer = copy.deepcopy(trainers["dpo"].processing_class)
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                               "{% if add_generation_prompt %}assistant thinks: {% endif %}")
+    pairs = data.course_dataset("preference_eval").select(range(2))
+    with pytest.raises(ValueError, match="not a token prefix of the conversation with its chosen answer") as error:
+        preference.pair_scores(trainers["dpo"].model, tokenizer, pairs)
+    page = (Path(__file__).resolve().parents[1] / "TROUBLESHOOTING.md").read_text(encoding="utf-8")
+    assert f"## ValueError: {str(error.value).split(': ')[0]}: …" in page
 
 
 def test_measure_reports_both_preference_accuracies_and_paired_changes():
