@@ -130,13 +130,17 @@ def staged_dir(destination: str | Path, replace: bool = False) -> Iterator[Path]
                 raise _exists(destination) from None
             if _identity(destination) == before:  # the old entry we were asked to replace
                 old = _staging_name(destination)
-                os.rename(destination, old)
+                try:
+                    os.rename(destination, old)
+                except FileNotFoundError:  # another process moved the same old entry aside first
+                    old = None
                 try:
                     os.rename(staging, destination)
                 except OSError as again:  # another process renamed its own in between: keep that one
                     if again.errno not in _TAKEN:
                         raise
-                _remove(old)
+                if old is not None:
+                    _remove(old)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
