@@ -34,3 +34,13 @@ def test_generation_with_a_cached_prefix_equals_left_padded_generation():
                 for row in output[:, inputs["input_ids"].shape[1]:]]
     assert prefix.shared_length(tokenizer(texts)["input_ids"]) >= 8
     assert [g.text for g in evaluation.completions(model, tokenizer, texts, max_new_tokens=8)] == expected
+
+
+def test_generation_from_a_model_left_in_training_mode_with_checkpointing():
+    """After ``trainer.train()`` a model is in training mode, where gradient checkpointing turns the key/value cache
+    off: generation puts it in eval mode first, and replies as the same model in eval mode does."""
+    model, tokenizer = models.load(TOY)
+    expected = [g.text for g in evaluation.chat_replies(model.eval(), tokenizer, ["What colour is the zarp?"])]
+    model.gradient_checkpointing_enable()
+    model.train()
+    assert [g.text for g in evaluation.chat_replies(model, tokenizer, ["What colour is the zarp?"])] == expected

@@ -44,7 +44,9 @@ def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_s
               desc: str, add_special_tokens: bool = False) -> list[Generation]:
     """Greedy generation for prompts, batched, their shared prefix (a system prompt) run once (``ftlab.prefix``);
     ``add_special_tokens`` adds what the tokenizer puts before plain text (Llama's BOS; nothing for SmolLM2, whose
-    "BOS" is the chat marker ``<|im_start|>``)."""
+    "BOS" is the chat marker ``<|im_start|>``). The model is put in eval mode: no dropout, and a key/value cache even
+    where training checkpoints activations."""
+    model.eval()
     results = []
     for start in tqdm(range(0, len(prompts), batch_size), desc=desc, leave=False):
         batch = prompts[start:start + batch_size]
