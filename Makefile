@@ -47,7 +47,7 @@ test: $(STAMP) lint
 
 ## make test-other-cpu: the labs again under other CPU kernels (ATEN_CPU_CAPABILITY=$(OTHER_CPU)) with a fresh
 ## cache, so a threshold tuned to one machine's floating point fails here too (run it after changing a toy threshold;
-## CI runs check-cpu under other kernels instead, to stay near 50 minutes).
+## CI runs check-cpu under other kernels instead, to stay under 50 minutes).
 OTHER_CPU ?= default
 test-other-cpu: $(STAMP)
 	@scratch="$$(mktemp -d)"; \
