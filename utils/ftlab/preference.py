@@ -149,7 +149,8 @@ def _answer_tokens(tokenizer, rows: datasets.Dataset, prompt_ids: list[list[int]
     return answers
 
 
-def _answer_logps(model, prompt_ids: list[list[int]], answers: list[list[int]], pad: int) -> tuple[torch.Tensor, ...]:
+def _answer_logps(model, prompt_ids: list[list[int]], answers: list[list[int]],
+                  pad: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probability and token count of each answer, two per prompt: the prompts run once (their shared
     prefix once for all, ``ftlab.prefix``) and both answers continue from the key/value cache."""
     shared, prompt, prompt_mask = prefix.batch(prompt_ids, pad, model.device)
