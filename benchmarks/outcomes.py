@@ -37,9 +37,13 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "utils"))
-from ftlab.outcomes import EXPECTATIONS  # noqa: E402
+from ftlab import labs as course_labs  # noqa: E402
+from ftlab.outcomes import expectations  # noqa: E402
 
-LABS = sorted(path.name[:2] for path in (ROOT / "labs").glob("[0-9][0-9]_*.ipynb"))
+
+def lab_numbers(root: Path = ROOT / "labs") -> list[str]:
+    """Every lab folder's number, in walk order (``ftlab.labs.discover``): a new folder is run with no edit here."""
+    return [lab.number for lab in course_labs.discover(root)]
 
 
 def supported_capabilities() -> list[str]:
@@ -59,11 +63,11 @@ def run_labs(labs: list[str], env: dict[str, str], scratch: Path) -> tuple[dict,
     """Execute ``labs`` in order; return seconds and errors per lab."""
     seconds, errors = {}, {}
     for lab in labs:
-        notebook = next((ROOT / "labs").glob(f"{lab}_*.ipynb"))
+        notebook = course_labs.get(lab, ROOT / "labs").notebook
         start = time.perf_counter()
         subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
                         "--allow-errors", "--ExecutePreprocessor.timeout=3600", "--output-dir", str(scratch),
-                        str(notebook)], env=env, check=True, cwd=ROOT / "labs", capture_output=True)
+                        str(notebook)], env=env, check=True, cwd=notebook.parent, capture_output=True)
         seconds[lab] = round(time.perf_counter() - start, 1)
         errors[lab] = errors_in(scratch / notebook.name)
         print(f"  lab {lab}: {seconds[lab]:.0f} s" + (f", errors: {errors[lab]}" if errors[lab] else ""), flush=True)
@@ -78,7 +82,7 @@ def summary(runs: list[dict]) -> str:
         columns = [f"{r['capability']}/{r['seed']}" for r in mine]
         header = "| outcome | threshold | worst (range if reported) | " + " | ".join(columns) + " |"
         lines += [f"## Profile `{profile}`", "", header, "|---|---|---|" + "---|" * len(columns)]
-        asserted = EXPECTATIONS.get(profile, {})
+        asserted = expectations(ROOT / "labs").get(profile, {})
         reported = sorted({key for r in mine for key in r["outcomes"]} - set(asserted))
         for key in [*asserted, *reported]:  # asserted first; then what the labs only report (no threshold)
             expectation = asserted.get(key)
@@ -95,7 +99,7 @@ def summary(runs: list[dict]) -> str:
         lines += ["", f"Seconds per lab (threads: {', '.join(threads)}; a record of the runs, not a benchmark — the "
                   "machine may have been busy):", "", "| lab | " + " | ".join(columns) + " |",
                   "|---|" + "---|" * len(columns)]
-        for lab in LABS:
+        for lab in lab_numbers():
             lines.append(f"| {lab} | " + " | ".join(f"{r['lab_seconds'].get(lab, '—')}" for r in mine) + " |")
         failures = [(f"{r['capability']}/{r['seed']}", lab, e) for r in mine for lab, es in r["errors"].items()
                     for e in es]
@@ -109,7 +113,7 @@ def main() -> None:
     parser.add_argument("--profile", default="toy")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--capabilities", nargs="+", default=supported_capabilities())
-    parser.add_argument("--labs", nargs="+", default=LABS)
+    parser.add_argument("--labs", nargs="+", default=lab_numbers())
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "outcomes.json")
     parser.add_argument("--merge", type=Path, nargs="+", metavar="FILE",
                         help="add these files' runs to --out (same profile, kernels and seed: theirs win)")

@@ -31,15 +31,15 @@ if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page
 
 ROOT = Path(__file__).resolve().parents[1]
-LAB = ROOT / "labs" / "01_setup_and_baseline.ipynb"
+LAB = ROOT / "labs" / "01_setup_and_baseline" / "01_setup_and_baseline.ipynb"
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run", "--disable-quic"]
 WIDGET_MANAGER = "@jupyter-widgets/jupyterlab-manager"  # ipywidgets' JupyterLab front-end extension
-WIDGET_CELL = "widgets.chat_vs_plain"  # the source text that identifies Lab 01's widget cell
-KNOB_LAB = ROOT / "labs" / "06_dpo.ipynb"
-KNOB_CELL = "widgets.dpo_beta_explorer"  # Lab 06's β widget cell
+WIDGET_CELL = "lab.chat_vs_plain"  # the source text that identifies Lab 01's widget cell
+KNOB_LAB = ROOT / "labs" / "06_dpo" / "06_dpo.ipynb"
+KNOB_CELL = "lab.dpo_beta_explorer"  # Lab 06's β widget cell
 WAIT_S = 900  # generous: a loaded 2-core machine, and a first run that builds the toy model; never a timed assertion
 WAIT_MS = WAIT_S * 1000
 STDERR = ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"  # also where errors render
@@ -103,19 +103,23 @@ def knob_notebook(folder: Path) -> Path:
     lab = json.loads(KNOB_LAB.read_text(encoding="utf-8"))
     (cell,) = [c for c in lab["cells"] if KNOB_CELL in "".join(c["source"])]
     margins = {"cell_type": "code", "execution_count": None, "id": "margins", "metadata": {}, "outputs": [],
-               "source": ["margins = [-6.0, -2.0, 0.5, 1.5, 3.0, 4.0, 7.0, 12.0]"]}
+               "source": ["import lab\n", "margins = [-6.0, -2.0, 0.5, 1.5, 3.0, 4.0, 7.0, 12.0]"]}
     path = folder / "knob.ipynb"
     path.write_text(json.dumps(lab | {"cells": [margins, cell]}), encoding="utf-8")
     return path
 
 
-def start_jupyterlab(tmp: Path, widgets: bool, notebook: str = LAB.name) -> tuple[subprocess.Popen, Lab]:
+def start_jupyterlab(tmp: Path, widgets: bool, notebook: str = f"{LAB.parent.name}/{LAB.name}"
+                     ) -> tuple[subprocess.Popen, Lab]:
     """`make lab`'s command on a copy of Lab 01 (and the knob notebook), with config, settings, workspaces and
     runtime files under ``tmp``; ``notebook`` is the one the returned Lab opens."""
     notebooks, config, runtime = tmp / "labs", tmp / "jupyter-config", tmp / "jupyter-runtime"
     notebooks.mkdir()
-    shutil.copy2(LAB, notebooks)  # the committed notebook is never opened, so its outputs stay stripped
-    knob_notebook(notebooks)
+    for folder in (LAB.parent, KNOB_LAB.parent):  # each notebook beside its lab.py, as in the course
+        (notebooks / folder.name).mkdir()
+        shutil.copy2(folder / "lab.py", notebooks / folder.name)
+    shutil.copy2(LAB, notebooks / LAB.parent.name)  # the committed notebook is never opened: outputs stay stripped
+    knob_notebook(notebooks / KNOB_LAB.parent.name)
     settings = config / "lab" / "user-settings"
     news = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     news.parent.mkdir(parents=True)
@@ -190,7 +194,7 @@ def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Lab]:
 @pytest.fixture
 def knob_lab(tmp_path: Path) -> Iterator[Lab]:
     """JupyterLab on the knob notebook (Lab 06's β widget cell)."""
-    server, running = start_jupyterlab(tmp_path, widgets=True, notebook="knob.ipynb")
+    server, running = start_jupyterlab(tmp_path, widgets=True, notebook=f"{KNOB_LAB.parent.name}/knob.ipynb")
     yield running
     leftovers = stop_jupyterlab(server)
     assert not leftovers, f"processes outlived JupyterLab's shutdown (killed now): {leftovers}"

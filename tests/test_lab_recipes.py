@@ -1,21 +1,20 @@
 """Labs 03-09 write their configs out in cells tagged ``recipe``. For every profile, each equals what ``ftlab``
 builds: the helpers that re-run a lab's recipe (Lab 09's comparison, ``recipes/``) train what the student read."""
 
-import json
 import re
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from ftlab import models, preference, profiles, sft
+from ftlab import labs, models, preference, profiles, sft
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRATCH = {"output_dir"}  # each side makes its own scratch directory
 
 
 def recipe_cells(lab: str) -> list[str]:
-    cells = json.loads((ROOT / "labs" / f"{lab}.ipynb").read_text())["cells"]
+    cells = labs.get(lab[:2], ROOT / "labs").cells()
     return ["".join(c["source"]) for c in cells if "recipe" in c["metadata"].get("tags", [])]
 
 

@@ -12,7 +12,7 @@ from accelerate.commands.launch import _validate_launch_command, launch_command_
 from trl import DatasetMixtureConfig, ModelConfig, ScriptArguments, TrlParser, get_peft_config
 
 from datasets import load_dataset
-from ftlab import distributed, profiles, sft
+from ftlab import distributed, methods, profiles, sft
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = [(name, method) for name in profiles.PROFILES for method in distributed.METHODS]
@@ -59,7 +59,7 @@ def test_trl_reads_the_recipe_as_the_labs_config(name, method):
         assert script_args.dataset_name == distributed.sft_data_dir(profile)
     else:
         (dataset,) = dataset_args.datasets
-        assert dataset.data_files == distributed.PREFERENCE_DATA[method]
+        assert dataset.data_files == methods.METHODS[method].data_file
 
 
 @pytest.mark.parametrize("name", ["toy", "cpu"])

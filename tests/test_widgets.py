@@ -1,13 +1,12 @@
-"""The method knobs of Labs 04-08: each plot shows what the course's measured functions say for the knob's value,
-and moving a knob redraws it (tests/test_browser.py drives one in a real browser)."""
+"""The knobs: NF4's measured round trip behind Lab 04's, and every lab's knob redraws its plot when moved
+(tests/test_browser.py drives one in a real browser; each plot's content is tested in its lab's folder)."""
 
-import math
 
 import matplotlib
 import pytest
 import torch
 
-from ftlab import losses, quantization, widgets
+from ftlab import labs, quantization, widgets
 
 matplotlib.use("Agg")
 
@@ -30,52 +29,19 @@ def test_a_matrix_whose_rows_straddle_blocks_is_measured_as_a_gpu_measures_it():
         quantization.roundtrip(weight.flatten(), 128).relative_error)
 
 
-def line(fig, label: str):
-    (found,) = [artist for ax in fig.axes for artist in ax.lines if artist.get_label() == label]
-    return found
-
-
-def test_dpo_plot_is_the_dpo_loss():
-    fig = widgets.dpo_figure(0.5, margins=[-2.0, 4.0])
-    curve = line(fig, "β = 0.5")
-    m, y = curve.get_xdata(), curve.get_ydata()
-    i = int(abs(m - 3.0).argmin())
-    one_pair = losses.dpo_loss(torch.tensor([float(m[i])]), torch.zeros(1), torch.zeros(1), torch.zeros(1), 0.5)
-    assert y[i] == pytest.approx(one_pair.item())
-    assert "mean loss of the batch" in fig.get_suptitle()
-
-
-def test_simpo_plot_marks_the_target_gap():
-    fig = widgets.simpo_figure(2.0, 1.0, gaps=[0.1, 0.9])
-    target = line(fig, "target gap γ/β = 0.50")
-    assert target.get_xdata()[0] == pytest.approx(0.5)
-    assert "50% of the batch still below the target" in fig.axes[0].get_title()
-
-
-def test_orpo_plot_splits_the_loss_into_sft_and_penalty():
-    fig = widgets.orpo_figure(1.0, nll=2.0, log_odds_ratio=0.0)
-    star = line(fig, "the last logged batch, at its mean r")
-    assert star.get_ydata()[0] == pytest.approx(2.0 + math.log(2))  # −λ·log σ(0) = λ·log 2
-
-
-def test_neftune_plot_finds_where_noise_equals_signal():
-    fig = widgets.neftune_figure(alpha=5.0, dim=128, embedding_size=0.05)
-    assert "shorter than 78 tokens" in fig.axes[0].get_title()  # 5² / (0.05² · 128) = 78.1
-
-
 @pytest.mark.parametrize(("make", "knob"), [
-    (lambda: widgets.nf4_explorer(torch.randn(64, 128)), 0),
-    (lambda: widgets.neftune_explorer(dim=128, embedding_size=0.05), 0),
-    (lambda: widgets.dpo_beta_explorer([1.0, -1.0]), 0),
-    (lambda: widgets.simpo_gamma_explorer([0.2, 0.4]), 1),
-    (lambda: widgets.orpo_lambda_explorer(nll=1.5, log_odds_ratio=0.3), 0),
+    (lambda: labs.get("04").module().nf4_explorer(torch.randn(64, 128)), 0),
+    (lambda: labs.get("05").module().neftune_explorer(dim=128, embedding_size=0.05), 0),
+    (lambda: labs.get("06").module().dpo_beta_explorer([1.0, -1.0]), 0),
+    (lambda: labs.get("07").module().simpo_gamma_explorer([0.2, 0.4]), 1),
+    (lambda: labs.get("08").module().orpo_lambda_explorer(nll=1.5, log_odds_ratio=0.3), 0),
 ], ids=["nf4", "neftune", "dpo", "simpo", "orpo"])
 def test_moving_a_knob_redraws_the_plot(monkeypatch, make, knob):
     drawn = []
     def record(output, figure):
         drawn.append(figure.get_suptitle() + " ".join(ax.get_title() for ax in figure.axes))
 
-    monkeypatch.setattr(widgets, "_plot_in", record)
+    monkeypatch.setattr(widgets, "plot_in", record)
     box = make()
     assert len(drawn) == 1  # drawn once when shown
     control = box.children[knob]

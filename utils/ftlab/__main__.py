@@ -1,12 +1,13 @@
-"""The ``ftlab`` command line: ``python -m ftlab prefetch --profile NAME [--dry-run] [--ungated]`` and
-``python -m ftlab smoke [--cpu] [--stage NAME] [--out FILE]``."""
+"""The ``ftlab`` command line: ``python -m ftlab prefetch --profile NAME [--dry-run] [--ungated]``,
+``python -m ftlab smoke [--cpu] [--stage NAME] [--out FILE]`` and ``python -m ftlab labs`` (every lab folder and its
+pieces)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from ftlab import prefetch, profiles, smoke
+from ftlab import labs, prefetch, profiles, smoke
 from ftlab.profiles import PROFILES
 
 
@@ -29,6 +30,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the labs' core steps and real-shape training steps on this machine (a reduced form on a "
                     "CPU) and write one JSON record: environment, known problems, speed, memory against the estimate.")
     smoke.add_arguments(check)
+    commands.add_parser("labs", help="list every lab folder with its pieces",
+                        description="List every lab folder under labs/ (found by folder, as the tests find them) with "
+                                    "its notebook, exercises, solution, checkers, knob and outcome thresholds.")
     return parser
 
 
@@ -38,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "smoke":
         return smoke.main(args)
+    if args.command == "labs":
+        print(labs.describe())
+        return 0
     try:
         profiles.get(args.profile)  # an unknown name is a usage error, in profiles.get's words
     except ValueError as error:

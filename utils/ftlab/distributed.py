@@ -32,16 +32,14 @@ from accelerate.commands.config.config_args import ClusterConfig, load_config_fr
 
 from ftlab import data, models, profiles, sft
 from ftlab.files import staged_dir, staged_file
+from ftlab.methods import METHODS as PREFERENCE
 from ftlab.paths import REPO_ROOT
 from ftlab.profiles import Profile
 
 RECIPES_DIR = REPO_ROOT / "recipes"
 ACCELERATE_DIR = RECIPES_DIR / "accelerate"
 SFT_DATA = "recipes/data/sft"  # the lab's prompt/completion split of datasets/sft.jsonl: train.jsonl, test.jsonl
-PREFERENCE_DATA = {"dpo": "datasets/preference.jsonl", "simpo": "datasets/preference.jsonl",
-                   "orpo": "datasets/preference.jsonl", "kto": "datasets/unpaired.jsonl"}
-METHODS = ("sft", "dpo", "simpo", "orpo", "kto")
-SCRIPTS = {"simpo": "recipes/cpo.py", "orpo": "recipes/orpo.py"}  # TRL 1.x has no `trl cpo` / `trl orpo` command
+METHODS = ("sft", *PREFERENCE)  # every recipe: Lab 03's SFT and each preference method
 MACHINE_KEYS = {"output_dir", "use_cpu", "bf16", "fp16"}  # decided by the machine that runs, not by the recipe
 SHOWN = {"learning_rate", "per_device_train_batch_size", "gradient_accumulation_steps", "max_steps", "max_length",
          "seed"}  # written even where they equal TRL's default, as are each method's own knobs
@@ -72,7 +70,7 @@ def recipe(method: str, profile: Profile) -> dict:
     profile's hardware."""
     config = lab_config(method, profile)
     defaults = type(config)(output_dir="recipe-output", use_cpu=config.use_cpu).to_dict()
-    shown = SHOWN | set(_preference().METHODS[method].settings if method != "sft" else ())
+    shown = SHOWN | set(PREFERENCE[method].settings if method != "sft" else ())
     values = {key: value for key, value in config.to_dict().items()  # gradient_checkpointing: activation_'s old name
               if key not in MACHINE_KEYS | {"gradient_checkpointing"} and (value != defaults[key] or key in shown)}
     values |= target_precision(profile)  # explicit: TRL's configs default to bf16
@@ -83,7 +81,7 @@ def recipe(method: str, profile: Profile) -> dict:
     if method == "sft":
         dataset = {"dataset_name": sft_data_dir(profile)}
     else:
-        dataset = {"datasets": [{"path": "json", "data_files": PREFERENCE_DATA[method], "split": "train"}]}
+        dataset = {"datasets": [{"path": "json", "data_files": PREFERENCE[method].data_file, "split": "train"}]}
     return model | dataset | {"output_dir": f"outputs/{profile.name}/recipe_{method}"} | values
 
 
@@ -105,10 +103,16 @@ def command(method: str, profile: Profile, accelerate_config: str | Path | None 
     config = ["--accelerate_config", _relative(check_accelerate_config(accelerate_config))] if accelerate_config else []
     source = models.resolve(profile)
     model = ["--model_name_or_path", str(source)] if isinstance(source, Path) else []
-    if method in SCRIPTS:
+    script = _script(method)
+    if script:
         launch = ["--config_file", config[1]] if config else []
-        return ["accelerate", "launch", *launch, SCRIPTS[method], "--config", _relative(path), *model, *(extra or [])]
+        return ["accelerate", "launch", *launch, script, "--config", _relative(path), *model, *(extra or [])]
     return ["trl", method, "--config", _relative(path), *config, *model, *(extra or [])]
+
+
+def _script(method: str) -> str | None:
+    """The launcher script of a method that TRL's CLI has no command for (``recipes/cpo.py``), else None."""
+    return PREFERENCE[method].script if method in PREFERENCE else None
 
 
 def _relative(path: Path) -> str:
@@ -118,9 +122,10 @@ def _relative(path: Path) -> str:
 
 def _header(method: str, profile: Profile) -> str:
     path = f"recipes/{profile.name}/{method}.yaml"
-    run = f"accelerate launch {SCRIPTS[method]}" if method in SCRIPTS else f"trl {method}"
+    script = _script(method)
+    run = f"accelerate launch {script}" if script else f"trl {method}"
     run += f" --config {path}"
-    several = ("accelerate launch --config_file recipes/accelerate/<config>.yaml ..." if method in SCRIPTS
+    several = ("accelerate launch --config_file recipes/accelerate/<config>.yaml ..." if script
                else "add --accelerate_config recipes/accelerate/<config>.yaml")
     model = " --model_name_or_path <toy model dir>" if profile.is_toy else ""
     start = "" if method == "sft" else (

@@ -17,54 +17,23 @@ import hashlib
 import json
 import tempfile
 import time
-import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
 import torch
 import trl
 from peft import PeftModel
-from trl import DPOConfig, DPOTrainer, KTOConfig, KTOTrainer
-from trl.import_utils import TRLExperimentalWarning
 
 import datasets
 from ftlab import data, evaluation, memory, models, outcomes, prefix, sft
 from ftlab.files import reuse_or_store, staged_file
+from ftlab.methods import METHODS
+from ftlab.methods import get as _method
 from ftlab.paths import DATASETS_DIR, outputs_dir
 from ftlab.profiles import Profile
 
-with warnings.catch_warnings():  # CPO (SimPO) and ORPO live in trl.experimental in TRL 1.x; the labs say so
-    warnings.simplefilter("ignore", TRLExperimentalWarning)
-    from trl.experimental.cpo import CPOConfig, CPOTrainer
-    from trl.experimental.orpo import ORPOConfig, ORPOTrainer
-
 RECIPE_VERSION = 3  # bump when how a run is trained or measured changes: older records are then re-run
-
-
-@dataclass(frozen=True)
-class Method:
-    """What a preference method needs and how TRL runs it."""
-
-    key: str
-    title: str
-    needs_pairs: bool  # chosen *and* rejected answer for the same prompt (KTO: one answer with a thumbs up/down)
-    needs_reference: bool  # a frozen copy of the starting model in the loss (DPO, KTO)
-    dataset: str  # the course dataset it trains on
-    settings: dict  # the method's own knobs, passed to its TRL config
-    batch_factor: int = 1  # KTO scores one answer per example, the others two: 2x its batch = same answers per step
-
-
-METHODS: dict[str, Method] = {
-    "dpo": Method("dpo", "DPO", True, True, "preference", {"beta": 0.1}),
-    "simpo": Method("simpo", "SimPO", True, False, "preference",
-                    {"loss_type": "simpo", "cpo_alpha": 0.0, "beta": 2.0, "simpo_gamma": 0.5}),
-    "orpo": Method("orpo", "ORPO", True, False, "preference", {"beta": 0.1}),
-    "kto": Method("kto", "KTO", False, True, "unpaired", {"beta": 0.1, "train_sampling_strategy": "sequential"},
-                  batch_factor=2),
-}
-_TRL = {"dpo": (DPOConfig, DPOTrainer), "simpo": (CPOConfig, CPOTrainer), "orpo": (ORPOConfig, ORPOTrainer),
-        "kto": (KTOConfig, KTOTrainer)}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -97,10 +66,9 @@ def config(method: str, profile: Profile, output_dir: str | Path | None = None, 
         "per_device_train_batch_size": profile.batch_size * _method(method).batch_factor,
         **_method(method).settings,
     }
-    if method in ("simpo", "orpo"):  # their collator needs the raw columns; saying so silences TRL's warning
+    if _method(method).raw_columns:  # its collator needs the raw columns; saying so silences TRL's warning
         settings["remove_unused_columns"] = False
-    config_class, _ = _TRL[method]
-    return config_class(**settings | overrides)
+    return _method(method).config_class(**settings | overrides)
 
 
 def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed: int | None = None, **overrides):
@@ -108,16 +76,9 @@ def make_trainer(method: str, profile: Profile, model=None, tokenizer=None, seed
     ``cpo_alpha=0``; ``ORPOTrainer``; ``KTOTrainer``), ready to train a fresh LoRA adapter on the SFT model."""
     if model is None:
         model, tokenizer = start_model(profile)
-    _, trainer_class = _TRL[method]
-    return trainer_class(model=model, args=config(method, profile, seed=seed, **overrides),
+    return _method(method).trainer_class(model=model, args=config(method, profile, seed=seed, **overrides),
                          train_dataset=train_data(method), processing_class=tokenizer,
                          peft_config=sft.lora_config(profile))
-
-
-def _method(method: str) -> Method:
-    if method not in METHODS:
-        raise ValueError(f"unknown preference method {method!r}; choose one of {', '.join(METHODS)}")
-    return METHODS[method]
 
 
 def trainer_metrics(log_history: list[dict], keys: list[str]) -> dict[str, list[float]]:
@@ -262,7 +223,8 @@ def before_after(before: dict, after: dict) -> pd.DataFrame:
 def expect_gains(profile: Profile, lab: str, before: dict, after: dict) -> None:
     """Every preference lab's outcomes (``ftlab.outcomes``): the rise of the held-out mean margin, and the lower ends
     of the intervals for the preference- and fact-accuracy changes. Which of them a profile asserts is decided in
-    ``outcomes.EXPECTATIONS``: measured across seeds × CPU kernels, only the margin rises in every run."""
+    each lab's ``THRESHOLDS`` (``labs/NN_topic/lab.py``): measured across seeds × CPU kernels, only the margin rises
+    in every run."""
     outcomes.expect(profile, f"{lab}.preference_gain_low", after["preference_comparison"].low)
     outcomes.expect(profile, f"{lab}.margin_gain", after["margin"] - before["margin"])
     outcomes.expect(profile, f"{lab}.fact_gain_low", after["fact_comparison"].low)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ftlab import estimate, hardware, memory, profiles
+from ftlab import estimate, hardware, memory, methods, profiles
 from ftlab.estimate import ModelShape
 from ftlab.paths import outputs_dir
 
@@ -365,7 +365,7 @@ def stages(form: Form) -> list[Callable[[Form], dict]]:
     """The stages of ``form``, in the order they run (each imports what it needs: one missing library fails only
     the stages that use it)."""
     return [environment, peft_lora_step, lora_layer, sft, neftune_bound, qlora,
-            *(preference_method(m) for m in ("dpo", "simpo", "orpo", "kto")), *(real_shape(r) for r in form.real_runs)]
+            *(preference_method(m) for m in methods.METHODS), *(real_shape(r) for r in form.real_runs)]
 
 
 # ---------------------------------------------------------------------------------------------------------------
