@@ -3,7 +3,7 @@
 import pytest
 from peft import get_peft_model
 
-from ftlab import estimate, models, profiles, sft
+from ftlab import estimate, models, profiles, sft, units
 
 
 @pytest.mark.parametrize(("name", "billions"), [
@@ -29,7 +29,7 @@ def test_70b_needs_4bit_on_a_spark():
     shape = estimate.SHAPES["meta-llama/Llama-3.1-70B-Instruct"]
     bf16 = estimate.estimate_training(shape, weight_bits=16, batch_size=1, seq_len=1024, gradient_checkpointing=True)
     nf4 = estimate.estimate_training(shape, weight_bits=4, batch_size=1, seq_len=1024, gradient_checkpointing=True)
-    assert bf16.weights / estimate.GIB > 128 > nf4.total / estimate.GIB
+    assert bf16.weights / units.GIB > 128 > nf4.total / units.GIB
     assert nf4.total / 1e9 == pytest.approx(45, rel=0.1)  # REFERENCE: ~140 GB vs ~45 GB (GB, not GiB)
 
 
@@ -61,7 +61,7 @@ def test_every_real_profile_fits_its_hardware(name, ungated):
         total = estimate.estimate_training(
             estimate.SHAPES[model_id], weight_bits=bits, lora_r=p.lora_r, batch_size=p.batch_size,
             seq_len=p.max_seq_length, gradient_checkpointing=p.gradient_checkpointing).total
-        needed = total / estimate.GIB
+        needed = total / units.GIB
         assert needed <= 0.9 * p.memory_gb, f"{model_id} ({bits}-bit) needs {needed:.0f} GiB of {p.memory_gb}"
 
 

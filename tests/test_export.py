@@ -11,7 +11,9 @@ import pytest
 import torch
 from transformers import BertConfig
 
-from ftlab import data, export, files, merge, models, profiles, sft, toy
+from ftlab import data, export, files, labs, merge, models, profiles, sft, toy
+
+LAB10 = labs.get("10").module()  # the lab's own checkers and knob
 
 TOY = profiles.get("toy")
 
@@ -193,10 +195,9 @@ def test_converter_output_that_is_not_gguf_is_an_error(tmp_path, monkeypatch, wr
 
 
 def test_gguf_playground_answers_and_reacts(exported, capsys):
-    from ftlab import widgets
 
     runners = {kind: export.load(exported[kind]) for kind in ("f16", "Q4_K_M")}
-    box = widgets.gguf_playground(runners, {"Which color does the zarp have?": "The zarp is blue."})
+    box = LAB10.gguf_playground(runners, {"Which color does the zarp have?": "The zarp is blue."})
     shown = capsys.readouterr().out  # outside a kernel the Output widget's prints reach stdout
     assert "HF (greedy):    'The zarp is blue.'" in shown and "f16 GGUF" in shown and "finish_reason='stop'" in shown
     box.children[1].value = "Q4_K_M"  # the format buttons

@@ -6,8 +6,10 @@ from dataclasses import replace
 import torch
 from peft import LoraConfig, get_peft_model
 
-from ftlab import checks, estimate, models, plots, profiles, sft
+from ftlab import estimate, labs, models, plots, profiles, sft
 from ftlab.lora import LoRALinear
+
+LAB02, LAB03, LAB04, LAB05 = (labs.get(n).module() for n in ("02", "03", "04", "05"))  # the labs' checkers
 
 
 def test_hand_written_lora_matches_peft():
@@ -46,7 +48,7 @@ def test_lora_starts_as_the_base_layer_and_rejects_bad_rank():
 
 
 def test_overfitting_signals_on_labelled_logs():
-    for name, (history, overfitting) in checks.OVERFITTING_CASES.items():
+    for name, (history, overfitting) in LAB03.OVERFITTING_CASES.items():
         assert bool(sft.overfitting_signals(history)) == overfitting, name
 
 
@@ -97,16 +99,16 @@ def test_four_bit_loading_quantises_the_decoder_projections():
 
 def test_lab_checkers():
     shape = estimate.SHAPES["meta-llama/Llama-3.1-8B-Instruct"]
-    assert checks.check_lora_parameters(3_407_872, shape, 8, ["q_proj", "v_proj"])
-    assert "one layer" in checks.check_lora_parameters(3_407_872 // 32, shape, 8, ["q_proj", "v_proj"]).message
-    assert "only A" in checks.check_lora_parameters(32 * 8 * 4096 * 2, shape, 8, ["q_proj", "v_proj"]).message
+    assert LAB02.check_lora_parameters(3_407_872, shape, 8, ["q_proj", "v_proj"])
+    assert "one layer" in LAB02.check_lora_parameters(3_407_872 // 32, shape, 8, ["q_proj", "v_proj"]).message
+    assert "only A" in LAB02.check_lora_parameters(32 * 8 * 4096 * 2, shape, 8, ["q_proj", "v_proj"]).message
     frozen = 32 * (4096 * 4096 + 4096 * 1024)
-    assert "frozen weights" in checks.check_lora_parameters(frozen, shape, 8, ["q_proj", "v_proj"]).message
-    assert checks.check_weight_memory(36.4, 72_705_384_448, 4)
-    assert "16-bit size" in checks.check_weight_memory(145, 72_705_384_448, 4).message
-    assert checks.check_neftune_scale(5 / (512 * 4096) ** 0.5, 5, 512, 4096)
-    assert "not by L·d itself" in checks.check_neftune_scale(5 / (512 * 4096), 5, 512, 4096).message
-    assert "both the sequence length" in checks.check_neftune_scale(5 / 512**0.5, 5, 512, 4096).message
-    assert checks.check_overfitting_detector(lambda h: bool(sft.overfitting_signals(h)))
-    assert "you said fine" in checks.check_overfitting_detector(lambda h: False).message
-    assert "raised ZeroDivisionError" in checks.check_overfitting_detector(lambda h: 1 / 0).message
+    assert "frozen weights" in LAB02.check_lora_parameters(frozen, shape, 8, ["q_proj", "v_proj"]).message
+    assert LAB04.check_weight_memory(36.4, 72_705_384_448, 4)
+    assert "16-bit size" in LAB04.check_weight_memory(145, 72_705_384_448, 4).message
+    assert LAB05.check_neftune_scale(5 / (512 * 4096) ** 0.5, 5, 512, 4096)
+    assert "not by L·d itself" in LAB05.check_neftune_scale(5 / (512 * 4096), 5, 512, 4096).message
+    assert "both the sequence length" in LAB05.check_neftune_scale(5 / 512**0.5, 5, 512, 4096).message
+    assert LAB03.check_overfitting_detector(lambda h: bool(sft.overfitting_signals(h)))
+    assert "you said fine" in LAB03.check_overfitting_detector(lambda h: False).message
+    assert "raised ZeroDivisionError" in LAB03.check_overfitting_detector(lambda h: 1 / 0).message

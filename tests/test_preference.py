@@ -12,7 +12,9 @@ import torch
 from peft import PeftModel
 from trl import DPOTrainer, KTOTrainer
 
-from ftlab import checks, comparison, data, evaluation, losses, models, preference, profiles, sft
+from ftlab import comparison, data, evaluation, labs, losses, models, preference, profiles, sft
+
+LAB06, LAB07, LAB08, LAB09 = (labs.get(n).module() for n in ("06", "07", "08", "09"))  # the labs' checkers
 
 TOY = profiles.get("toy")
 
@@ -247,26 +249,26 @@ def test_the_base_models_facts_are_lab_01s_replies(tmp_path, monkeypatch):
 
 def test_lab_checkers():
     margins = [2.0, 3.0, -0.5]
-    assert checks.check_dpo_beta("lower", margins, 0.1, 0.5)
-    assert "it gets lower" in checks.check_dpo_beta("higher", margins, 0.1, 0.5).message
-    assert checks.check_dpo_beta("higher", [-2.0, -1.0], 0.1, 0.5)
-    assert "one word" in checks.check_dpo_beta("up", margins, 0.1, 0.5).message
+    assert LAB06.check_dpo_beta("lower", margins, 0.1, 0.5)
+    assert "it gets lower" in LAB06.check_dpo_beta("higher", margins, 0.1, 0.5).message
+    assert LAB06.check_dpo_beta("higher", [-2.0, -1.0], 0.1, 0.5)
+    assert "one word" in LAB06.check_dpo_beta("up", margins, 0.1, 0.5).message
 
     chosen, rejected = [-0.2, -0.8], [-0.9, -0.6]
     right = losses.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 1.0).item()
-    assert checks.check_simpo_gamma(right, chosen, rejected, 2.0, 1.0)
+    assert LAB07.check_simpo_gamma(right, chosen, rejected, 2.0, 1.0)
     no_gamma = losses.simpo_loss(torch.tensor(chosen), torch.tensor(rejected), 2.0, 0.0).item()
-    assert "left γ out" in checks.check_simpo_gamma(no_gamma, chosen, rejected, 2.0, 1.0).message
-    assert "give a number" in checks.check_simpo_gamma(None, chosen, rejected, 2.0, 1.0).message
+    assert "left γ out" in LAB07.check_simpo_gamma(no_gamma, chosen, rejected, 2.0, 1.0).message
+    assert "give a number" in LAB07.check_simpo_gamma(None, chosen, rejected, 2.0, 1.0).message
 
-    assert checks.check_orpo_lambda(0.5 + 0.2, nll=0.5, log_odds_ratio=-0.2, lam=1.0)
-    assert "the sign" in checks.check_orpo_lambda(0.3, nll=0.5, log_odds_ratio=-0.2, lam=1.0).message
-    assert "SFT part" in checks.check_orpo_lambda(0.2, nll=0.5, log_odds_ratio=-0.2, lam=1.0).message
+    assert LAB08.check_orpo_lambda(0.5 + 0.2, nll=0.5, log_odds_ratio=-0.2, lam=1.0)
+    assert "the sign" in LAB08.check_orpo_lambda(0.3, nll=0.5, log_odds_ratio=-0.2, lam=1.0).message
+    assert "SFT part" in LAB08.check_orpo_lambda(0.2, nll=0.5, log_odds_ratio=-0.2, lam=1.0).message
 
-    assert checks.check_kto_weights(3.0, n_desirable=100, n_undesirable=300)
-    assert checks.check_kto_weights(4.0, n_desirable=100, n_undesirable=300)
-    assert "too small" in checks.check_kto_weights(1.0, n_desirable=100, n_undesirable=300).message
-    assert "too large" in checks.check_kto_weights(5.0, n_desirable=100, n_undesirable=300).message
+    assert LAB09.check_kto_weights(3.0, n_desirable=100, n_undesirable=300)
+    assert LAB09.check_kto_weights(4.0, n_desirable=100, n_undesirable=300)
+    assert "too small" in LAB09.check_kto_weights(1.0, n_desirable=100, n_undesirable=300).message
+    assert "too large" in LAB09.check_kto_weights(5.0, n_desirable=100, n_undesirable=300).message
 
 
 def test_troubleshooting_headings_quote_real_messages():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipywidgets as widgets
 
-from ftlab import estimate
+from ftlab import estimate, units
 from ftlab.checks import Feedback, as_number, as_tensor, call_safely, code_checker
 from ftlab.outcomes import Expectation
 from ftlab.widgets import knobs
@@ -45,7 +45,7 @@ BATCH_CASES = [("meta-llama/Llama-3.1-8B-Instruct", 24.0, 4, 1024), ("meta-llama
 
 
 def _largest_batch(shape, budget_gib: float, weight_bits: int, seq_len: int, checkpointing: bool = True,
-                   unit: float = estimate.GIB) -> int:
+                   unit: float = units.GIB) -> int:
     batch = 0
     while batch < 4096 and estimate.estimate_training(shape, weight_bits=weight_bits, batch_size=batch + 1,
                                                       seq_len=seq_len, gradient_checkpointing=checkpointing

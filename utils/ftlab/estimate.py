@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-GIB = 1024**3  # bytes in a GiB; the package's one definition
+from ftlab.units import GIB
+
 ADAM_STATES = 2  # exp_avg and exp_avg_sq, kept in float32
 QUANT_4BIT_BYTES = 0.5 + 4 / 64 / 4  # NF4 codes + one absmax per 64 weights (8-bit after double quantisation)
 

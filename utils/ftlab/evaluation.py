@@ -15,7 +15,8 @@ import torch
 import transformers
 from tqdm.auto import tqdm
 
-from ftlab import models, outcomes, prefix
+import datasets
+from ftlab import data, models, outcomes, prefix
 from ftlab.files import reuse_or_store
 from ftlab.paths import outputs_dir
 from ftlab.profiles import Profile
@@ -58,6 +59,13 @@ def _generate(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_s
         for prompt, row in zip(batch, output[:, input_ids.shape[1]:], strict=True):
             results.append(Generation(prompt, tokenizer.decode(row, skip_special_tokens=True).strip()))
     return results
+
+
+def eval_facts(profile: Profile) -> datasets.Dataset:
+    """The held-out fact questions the labs score (question, answer, creature, in_sft): the evaluation set's facts,
+    the first ``profile.eval_examples`` of them."""
+    facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
+    return facts.select(range(min(profile.eval_examples, len(facts))))
 
 
 def chat_replies(model, tokenizer, questions: list[str], max_new_tokens: int = 24,

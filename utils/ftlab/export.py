@@ -17,6 +17,7 @@ import ctypes
 import importlib.util
 import io
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -56,8 +57,10 @@ def convert(model_dir: str | Path, out_file: str | Path, outtype: str = "f16") -
                          "as {ftype} itself and would write somewhere else")
     env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")}
     with staged_file(target) as staging:
-        result = subprocess.run([*converter(), str(model_dir), "--outfile", str(staging), "--outtype", outtype],
-                                capture_output=True, text=True, check=False, env=env | {"HF_HUB_OFFLINE": "1"})
+        command = [*converter(), str(model_dir), "--outfile", str(staging), "--outtype", outtype]
+        print("running llama.cpp's converter:", shlex.join(command))
+        result = subprocess.run(command, capture_output=True, text=True, check=False,
+                                env=env | {"HF_HUB_OFFLINE": "1"})
         last = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
         if result.returncode != 0:
             raise ExportError(f"converting {model_dir} failed (exit {result.returncode}):\n{last}")

@@ -172,10 +172,11 @@ def staged_file(destination: str | Path, replace: bool = False) -> Iterator[Path
 def reuse_or_store(destination: str | Path, key: dict, compute: Callable[[], object]) -> object:
     """The JSON value stored in ``destination`` under ``key``; when the file holds another key or none, ``compute()``
     it and store it atomically. For a measurement one lab makes and later labs reuse (the key says what it depends
-    on: model, data, CPU kernels, library versions)."""
+    on: model, data, CPU kernels, library versions). Says in one printed line when it reuses a stored value."""
     destination = Path(destination)
     stored = json.loads(destination.read_text()) if destination.is_file() else {}
     if stored.get("key") == key and "value" in stored:  # a file written in another format is measured afresh
+        print(f"reusing the measurement stored in {destination} (the same {', '.join(sorted(key))})")
         return stored["value"]
     value = compute()
     with staged_file(destination, replace=True) as staging:

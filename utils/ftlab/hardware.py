@@ -10,7 +10,7 @@ import psutil
 import torch
 from packaging.version import Version
 
-from ftlab.estimate import GIB
+from ftlab.units import GIB
 
 
 def device() -> str:

@@ -15,7 +15,8 @@ from pathlib import Path
 import psutil
 import torch
 
-MIB = 1024**2
+from ftlab.units import MIB
+
 _STATUS = Path("/proc/self/status")
 _CLEAR_REFS = Path("/proc/self/clear_refs")
 

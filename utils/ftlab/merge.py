@@ -22,9 +22,9 @@ from peft import PeftModel
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from ftlab.causal_lm import check_causal_lm
 from ftlab.files import staged_dir
 from ftlab.memory import release_free_heap
-from ftlab.models import check_causal_lm
 
 TOKENIZER_FILES = ["tokenizer.json", "tokenizer.model", "tokenizer_config.json", "special_tokens_map.json",
                    "chat_template.jinja", "added_tokens.json"]

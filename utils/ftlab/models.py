@@ -5,31 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from huggingface_hub import snapshot_download
-from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig, PretrainedConfig
-from transformers.models.auto.modeling_auto import (
-    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
-    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
-)
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from ftlab import hardware, pypi_model, toy
+from ftlab.causal_lm import NotACausalLMError, check_causal_lm  # noqa: F401 (models.NotACausalLMError)
 from ftlab.prefetch import ALLOW_PATTERNS
 from ftlab.profiles import SMOLLM2, TOY_MODEL, Profile
-
-
-class NotACausalLMError(ValueError):
-    """The model cannot generate text left to right (encoder-only or encoder-decoder)."""
-
-
-def check_causal_lm(config: PretrainedConfig, source: str) -> None:
-    """Raise :class:`NotACausalLMError` unless ``config`` is a decoder-only causal language model."""
-    kind = config.model_type
-    if getattr(config, "is_encoder_decoder", False):
-        raise NotACausalLMError(f"{source}: '{kind}' is an encoder-decoder model; the course's labs need a "
-                                "decoder-only causal LM (Llama, Mistral, Qwen, ...)")
-    # BERT-like models also have a "causal LM head" class, but they were pre-trained as masked-LM encoders.
-    if kind not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or kind in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
-        raise NotACausalLMError(f"{source}: '{kind}' is not a causal language model (encoder-only models such "
-                                "as BERT cannot generate text); use a decoder-only model (Llama, Mistral, Qwen, ...)")
 
 
 def _hub_cached(repo_id: str) -> Path | None:

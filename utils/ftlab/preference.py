@@ -26,7 +26,7 @@ import trl
 from peft import PeftModel
 
 import datasets
-from ftlab import data, evaluation, memory, models, outcomes, prefix, sft
+from ftlab import data, evaluation, memory, models, outcomes, prefix, sft, units
 from ftlab.files import reuse_or_store, staged_file
 from ftlab.methods import METHODS
 from ftlab.methods import get as _method
@@ -190,8 +190,7 @@ def measure_facts(model, tokenizer, profile: Profile, baseline: dict | None = No
     length in tokens (preference tuning can buy wins with longer replies); compared question by question with a
     ``baseline`` measurement, if given. ``base_model=True`` says ``model`` is the untuned base model, whose replies
     Lab 01 kept (:func:`ftlab.evaluation.base_chat_replies`)."""
-    facts = data.course_dataset("eval").filter(lambda row: row["kind"] == "fact")
-    facts = facts.select(range(min(profile.eval_examples, len(facts))))
+    facts = evaluation.eval_facts(profile)
     if base_model:
         generations = evaluation.base_chat_replies(model, tokenizer, profile, facts["question"])
     else:
@@ -291,7 +290,7 @@ def figures(method: str, profile: Profile, before: dict, after: dict, cost: dict
     reference = getattr(trainer, "ref_model", None)
     return {"recipe": recipe(method, profile), "method": _method(method).title,
             "needs_pairs": _method(method).needs_pairs, "needs_reference": _method(method).needs_reference,
-            "reference_copy_mib": memory.tensor_bytes(reference) / memory.MIB if reference is not None else 0.0,
+            "reference_copy_mib": memory.tensor_bytes(reference) / units.MIB if reference is not None else 0.0,
             **cost,
             **{f"{key}_{when}": measured[key] for key in FIGURES
                for when, measured in (("before", before), ("after", after))},

@@ -25,6 +25,7 @@ import sys
 from importlib.metadata import version
 from pathlib import Path
 
+from ftlab.causal_lm import check_causal_lm
 from ftlab.files import staged_dir
 from ftlab.paths import cache_dir
 
@@ -99,7 +100,6 @@ def _rebuild(gguf_path: Path, out_dir: Path) -> None:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
-    from ftlab.models import check_causal_lm
 
     folder, name = gguf_path.parent, gguf_path.name
     try:

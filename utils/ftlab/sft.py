@@ -124,11 +124,13 @@ def _base_identity(profile: Profile) -> str:
 
 def ensure_sft_adapter(profile: Profile) -> Path:
     """Lab 03's adapter directory, training it with Lab 03's recipe first if it is missing or was made for
-    another base model (e.g. after the toy model was rebuilt with a new recipe)."""
+    another base model (e.g. after the toy model was rebuilt with a new recipe); it says so in one printed line."""
     destination = sft_adapter_dir(profile)
     stamp = destination / "ftlab_base.txt"
     if stamp.is_file() and stamp.read_text() == _base_identity(profile):
         return destination
+    why = "was made for another base model" if stamp.is_file() else "is missing (Lab 03 saves it)"
+    print(f"Lab 03's adapter in {destination} {why}: training it now with Lab 03's recipe ({profile.max_steps} steps)")
     trainer = sft_trainer(profile)
     trainer.train()
     return save_atomically(trainer, destination, profile)

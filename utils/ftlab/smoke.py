@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from ftlab import estimate, hardware, memory, methods, profiles
+from ftlab import estimate, hardware, memory, methods, profiles, units
 from ftlab.estimate import ModelShape
 from ftlab.paths import outputs_dir
 
@@ -222,7 +222,7 @@ def qlora(form: Form) -> dict:
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=profile.gradient_checkpointing)
     trainer = sft.silence(sft.sft_trainer(profile, model=model, tokenizer=tokenizer,
                                           max_steps=form.qlora_steps, eval_strategy="no", **NO_WARMUP))
-    return {"weights_mib": memory.tensor_bytes(model) / memory.MIB, **_trained(trainer)}
+    return {"weights_mib": memory.tensor_bytes(model) / units.MIB, **_trained(trainer)}
 
 
 def _hand_loss(method: str, trainer) -> float:
@@ -317,10 +317,10 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         predicted = estimate.estimate_training(run.shape, weight_bits=run.weight_bits, lora_r=LORA_R,
                                                batch_size=run.batch_size, seq_len=run.seq_len,
                                                gradient_checkpointing=True).total
-        free = hardware.free_memory_gb() * estimate.GIB
+        free = hardware.free_memory_gb() * units.GIB
         if predicted > 0.9 * free:
-            return {"skipped": f"needs ~{predicted / estimate.GIB:.1f} GiB by ftlab.estimate, "
-                               f"{free / estimate.GIB:.1f} GiB free"}
+            return {"skipped": f"needs ~{predicted / units.GIB:.1f} GiB by ftlab.estimate, "
+                               f"{free / units.GIB:.1f} GiB free"}
         torch.manual_seed(0)
         step_seconds = []
         in_use_before = memory.free()
@@ -353,8 +353,8 @@ def real_shape(run: RealRun) -> Callable[[Form], dict]:
         return {"label": run.label, "parameters": run.shape.parameters, "weight_bits": run.weight_bits,
                 "batch_size": run.batch_size, "seq_len": run.seq_len, "steps": run.steps, "loss": loss.item(),
                 "seconds_per_step": seconds, "tokens_per_s": tokens_per_s, "mfu": mfu,
-                "peak_memory_gib": training_peak / estimate.GIB, "memory_device": peak.device,
-                "estimate_gib": predicted / estimate.GIB,
+                "peak_memory_gib": training_peak / units.GIB, "memory_device": peak.device,
+                "estimate_gib": predicted / units.GIB,
                 "estimate_error": predicted / training_peak - 1 if training_peak > 0 else None}
 
     stage.__name__ = run.key
