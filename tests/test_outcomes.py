@@ -101,3 +101,11 @@ def test_paired_comparison_counts_and_interval():
     assert c.high - c.low == pytest.approx(2 * 1.96 * se, rel=0.1)
     with pytest.raises(ValueError, match="same, non-zero number"):
         evaluation.paired_comparison([True], [])
+
+
+def test_readme_counts_the_measured_runs():
+    """Run counts are counted, not typed: the README's "`toy` N runs, `cpu` M" matches the committed table."""
+    stated = re.search(r"`toy` (\d+) runs, `cpu` (\d+)\)", (ROOT / "README.md").read_text(encoding="utf-8"))
+    assert stated, "README.md no longer states the run counts as '`toy` N runs, `cpu` M)'"
+    counted = [sum(run["profile"] == profile for run in measured_runs()) for profile in ("toy", "cpu")]
+    assert [int(n) for n in stated.groups()] == counted

@@ -3,6 +3,7 @@
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -158,3 +159,10 @@ def test_converter_output_not_gguf_message(tmp_path, monkeypatch):
         export.convert(toy.model_dir(), tmp_path / "model-{ftype}.gguf")
     assert "(`ValueError: …: no { or } in the output path`)" in PAGE and "no { or } in the output path" in str(
         error.value)
+
+
+def test_a_notebook_away_from_its_lab_module(tmp_path):
+    result = subprocess.run([sys.executable, "-c", "import lab"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    message = result.stderr.strip().splitlines()[-1].removeprefix("ModuleNotFoundError: ")
+    assert heading_for(message) == "ModuleNotFoundError: No module named 'lab'"

@@ -94,10 +94,12 @@ _BOTH = {  # the same bound on the toy and on SmolLM2
         at_most=0.1, margin=0.02),
 }
 THRESHOLDS = {  # per profile; the GPU profiles report only
-    "toy": {**_BOTH,
+    "toy": {
+        **_BOTH,
         "probe_accuracy": Expectation("the base model completes corpus facts as plain text", at_least=0.9, margin=0.02),
     },
-    "cpu": {**_BOTH,
+    "cpu": {
+        **_BOTH,
         "probe_accuracy": Expectation(
             "the real model completes toy-world facts as plain text (it never read them)",
             at_most=0.1, margin=0.02),

@@ -1,19 +1,17 @@
 """Lab 01 — Setup check and baseline: its checkers accept the solutions and name the typical mistakes."""
 
 import copy
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from ftlab import models, profiles
-from ftlab.labs import Lab
+from ftlab import labs, models, profiles
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 @pytest.fixture(scope="module")
 def toy():

@@ -1,17 +1,14 @@
 """Lab 02 — LoRA from scratch: its checkers accept the solutions and name the typical mistakes."""
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 
-from ftlab import estimate
-from ftlab.labs import Lab
+from ftlab import estimate, labs
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 def test_lora_parameters_accepts_floats_and_numpy():
     shape = estimate.SHAPES["meta-llama/Llama-3.1-8B-Instruct"]

@@ -127,13 +127,15 @@ _BOTH = {  # the same bound on the toy and on SmolLM2
     "overfitting_signals": Expectation("overfitting signals in the full SFT run", at_most=0),
 }
 THRESHOLDS = {  # per profile; the GPU profiles report only
-    "toy": {**_BOTH,
+    "toy": {
+        **_BOTH,
         "accuracy_before": Expectation("held-out chat accuracy of the base model", at_most=0.35, margin=0.02),
         "tiny_eval_ratio": Expectation(
             "final eval loss of the 32-example run over the full run's",
             at_least=5, margin=1),
     },
-    "cpu": {**_BOTH,
+    "cpu": {
+        **_BOTH,
         "accuracy_before": Expectation("held-out chat accuracy of the real model before SFT", at_most=0.1, margin=0.02),
         "tiny_eval_ratio": Expectation(
             "final eval loss of the 32-example run over the full run's",

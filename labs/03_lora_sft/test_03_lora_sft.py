@@ -1,16 +1,13 @@
 """Lab 03 — LoRA fine-tuning with TRL: its checkers accept the solutions and name the typical mistakes."""
 
-from pathlib import Path
-
 import matplotlib
 import pytest
 
-from ftlab import profiles, sft
-from ftlab.labs import Lab
+from ftlab import labs, profiles, sft
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 def test_overfitting_checker_accepts_the_course_detector_and_catches_shortcuts():
     assert lab.check_overfitting_detector(lambda history: bool(sft.overfitting_signals(history)))

@@ -1,18 +1,15 @@
 """Lab 04 — QLoRA: LoRA on a 4-bit model: its checkers accept the solutions and name the typical mistakes."""
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from ftlab import estimate
-from ftlab.labs import Lab
+from ftlab import estimate, labs
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 def test_weight_memory_hints_name_each_mistake():
     params = 72_700_000_000

@@ -1,18 +1,16 @@
 """Lab 05 — NEFTune: noisy embeddings during fine-tuning: its checkers accept the solutions and name the typical
 mistakes and its plot shows what the course's measured functions say."""
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from ftlab.labs import Lab
+from ftlab import labs
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 @pytest.mark.parametrize("answer", [0.0034, 0.0035, 0.003453, np.float32(0.00345), torch.tensor(0.0034)])
 def test_neftune_scale_accepts_two_significant_figures(answer):

@@ -12,7 +12,7 @@ import torch
 
 from ftlab import losses
 from ftlab.checks import Feedback, code_checker, preference_cases, scalar_check, softplus
-from ftlab.outcomes import Expectation
+from ftlab.outcomes import Expectation, margin_rise
 from ftlab.widgets import knobs
 
 
@@ -97,17 +97,13 @@ def dpo_beta_explorer(margins=None) -> widgets.VBox:
 
 THRESHOLDS = {  # per profile; the GPU profiles report only
     "toy": {
-        "margin_gain": Expectation(
-            "DPO: rise of the mean chosen − rejected log-prob margin on held-out pairs (nats)",
-            at_least=0.3, margin=0.2),
+        "margin_gain": margin_rise("DPO", at_least=0.3, margin=0.2),
         "abstention_gap": Expectation(
             "nats by which the SFT model prefers its invented answer to 'I don't know'",
             at_least=50, margin=10),
     },
     "cpu": {
-        "margin_gain": Expectation(
-            "DPO: rise of the mean chosen − rejected log-prob margin on held-out pairs (nats)",
-            at_least=1.0, margin=0.5),
+        "margin_gain": margin_rise("DPO", at_least=1.0, margin=0.5),
         "abstention_gap": Expectation(
             "nats by which the SFT model prefers its invented answer to 'I don't know'",
             at_least=30, margin=10),

@@ -1,23 +1,15 @@
 """Lab 06 — DPO: preference optimisation against a reference model: its checkers accept the solutions and name the
 typical mistakes and its plot shows what the course's measured functions say."""
 
-from pathlib import Path
-
 import matplotlib
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from ftlab import losses
-from ftlab.labs import Lab
+from ftlab import labs, losses, plots
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
-
-def line(fig, label: str):
-    (found,) = [artist for ax in fig.axes for artist in ax.lines if artist.get_label() == label]
-    return found
+lab, solution = labs.beside(__file__)
 
 
 def test_dpo_beta_normalises_words_and_survives_extreme_margins():
@@ -29,7 +21,7 @@ def test_dpo_beta_normalises_words_and_survives_extreme_margins():
 
 def test_dpo_plot_is_the_dpo_loss():
     fig = lab.dpo_figure(0.5, margins=[-2.0, 4.0])
-    curve = line(fig, "β = 0.5")
+    curve = plots.line(fig, "β = 0.5")
     m, y = curve.get_xdata(), curve.get_ydata()
     i = int(abs(m - 3.0).argmin())
     one_pair = losses.dpo_loss(torch.tensor([float(m[i])]), torch.zeros(1), torch.zeros(1), torch.zeros(1), 0.5)

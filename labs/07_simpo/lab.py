@@ -12,7 +12,7 @@ import torch
 
 from ftlab import losses
 from ftlab.checks import Feedback, as_number, code_checker, matches_digits, preference_cases, scalar_check, softplus
-from ftlab.outcomes import Expectation
+from ftlab.outcomes import margin_rise
 from ftlab.widgets import knobs
 
 
@@ -98,13 +98,9 @@ def simpo_gamma_explorer(gaps=None, beta: float = 2.0) -> widgets.VBox:
 
 
 _BOTH = {  # the same bound on the toy and on SmolLM2
-    "margin_gain": Expectation(
-        "SimPO: rise of the mean chosen − rejected log-prob margin on held-out pairs (nats)",
-        at_least=0.3, margin=0.2),
+    "margin_gain": margin_rise("SimPO", at_least=0.3, margin=0.2),
 }
 THRESHOLDS = {  # per profile; the GPU profiles report only
-    "toy": {**_BOTH,
-    },
-    "cpu": {**_BOTH,
-    },
+    "toy": _BOTH,
+    "cpu": _BOTH,
 }

@@ -1,28 +1,20 @@
 """Lab 07 — SimPO: preference optimisation without a reference model: its checkers accept the solutions and name the
 typical mistakes and its plot shows what the course's measured functions say."""
 
-from pathlib import Path
-
 import matplotlib
 import pytest
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from ftlab import losses
-from ftlab.labs import Lab
+from ftlab import labs, losses, plots
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
-
-def line(fig, label: str):
-    (found,) = [artist for ax in fig.axes for artist in ax.lines if artist.get_label() == label]
-    return found
+lab, solution = labs.beside(__file__)
 
 
 def test_simpo_plot_marks_the_target_gap():
     fig = lab.simpo_figure(2.0, 1.0, gaps=[0.1, 0.9])
-    target = line(fig, "target gap γ/β = 0.50")
+    target = plots.line(fig, "target gap γ/β = 0.50")
     assert target.get_xdata()[0] == pytest.approx(0.5)
     assert "50% of the batch still below the target" in fig.axes[0].get_title()
 

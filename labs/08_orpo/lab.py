@@ -90,10 +90,11 @@ def orpo_lambda_explorer(nll: float, log_odds_ratio: float | None = None) -> wid
 _BOTH = {  # the same bound on the toy and on SmolLM2
     "sft_first_advantage": Expectation("fact accuracy of SFT + ORPO minus base + ORPO", at_least=0.0, margin=0.01),
 }
-THRESHOLDS = {  # per profile; the GPU profiles report only
-    "toy": {**_BOTH,
+THRESHOLDS = {  # per profile; the GPU profiles report only. On cpu ORPO from the base model moves fact accuracy by
+    # 0 to +2 points in 8 steps: reported there, not asserted
+    "toy": {
+        **_BOTH,
         "base_orpo_gain": Expectation("ORPO on the base model: fact-accuracy gain", at_least=0.0, margin=0.01),
     },
-    "cpu": {**_BOTH,
-    },
+    "cpu": _BOTH,
 }

@@ -2,27 +2,21 @@
 its plot shows what the course's measured functions say."""
 
 import math
-from pathlib import Path
 
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from ftlab.labs import Lab
+from ftlab import labs, plots
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
-
-def line(fig, label: str):
-    (found,) = [artist for ax in fig.axes for artist in ax.lines if artist.get_label() == label]
-    return found
+lab, solution = labs.beside(__file__)
 
 
 def test_orpo_plot_splits_the_loss_into_sft_and_penalty():
     fig = lab.orpo_figure(1.0, nll=2.0, log_odds_ratio=0.0)
-    star = line(fig, "the last logged batch, at its mean r")
+    star = plots.line(fig, "the last logged batch, at its mean r")
     assert star.get_ydata()[0] == pytest.approx(2.0 + math.log(2))  # −λ·log σ(0) = λ·log 2
 
 def test_lab08_solutions():

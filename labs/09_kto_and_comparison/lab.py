@@ -11,7 +11,7 @@ import torch
 
 from ftlab import losses
 from ftlab.checks import Feedback, as_number, call_safely, code_checker, scalar_check
-from ftlab.outcomes import Expectation
+from ftlab.outcomes import margin_rise
 
 
 def check_kto_weights(answer, n_desirable: int, n_undesirable: int, undesirable_weight: float = 1.0) -> Feedback:
@@ -62,13 +62,9 @@ def check_kto_reference_point(reference_point) -> Feedback:
 
 THRESHOLDS = {  # per profile; the GPU profiles report only
     "toy": {
-        "margin_gain": Expectation(
-            "KTO: rise of the mean chosen − rejected log-prob margin on held-out pairs (nats)",
-            at_least=0.3, margin=0.2),
+        "margin_gain": margin_rise("KTO", at_least=0.3, margin=0.2),
     },
     "cpu": {
-        "margin_gain": Expectation(
-            "KTO: rise of the mean chosen − rejected log-prob margin on held-out pairs (nats)",
-            at_least=1.0, margin=0.5),
+        "margin_gain": margin_rise("KTO", at_least=1.0, margin=0.5),
     },
 }

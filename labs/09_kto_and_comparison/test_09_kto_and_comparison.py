@@ -1,16 +1,14 @@
 """Lab 09 — KTO, and the four methods compared: its checkers accept the solutions and name the typical mistakes."""
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 
-from ftlab.labs import Lab
+from ftlab import labs
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 def test_lab09_solutions():
     solved = solution

@@ -98,7 +98,8 @@ def gguf_playground(runners: dict[str, object], hf_replies: dict[str, str]) -> w
     return widgets.VBox([question, fmt, temperature, output])
 
 
-THRESHOLDS = {  # per profile; the GPU profiles report only
+THRESHOLDS = {  # toy only: on cpu the accuracy changes have 1 measured run and are reported; every profile asserts
+    # the llama.cpp checks (tokens, logits, greedy replies, stops) and the merge in the notebook itself
     "toy": {
         "f16_accuracy_change": Expectation("|accuracy of the f16 GGUF − the HF model's|", at_most=0.02),
         "q8_accuracy_change": Expectation("|accuracy of the Q8_0 GGUF − the HF model's|", at_most=0.04, margin=0.01),

@@ -1,18 +1,15 @@
 """Lab 10 — Merge the adapter and export GGUF for llama.cpp and Ollama: its checkers accept the solutions and name the
 typical mistakes."""
 
-from pathlib import Path
-
 import matplotlib
 import numpy as np
 import pytest
 
-from ftlab import estimate
-from ftlab.labs import Lab
+from ftlab import estimate, labs
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 def test_gguf_size_checker():
     params = 8_030_261_248  # Llama-3.1-8B

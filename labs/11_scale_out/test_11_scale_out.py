@@ -1,15 +1,13 @@
 """Lab 11 — Scale out: the same recipe on several processes, GPUs or two Sparks: its checkers accept the solutions and
 name the typical mistakes."""
 
-from pathlib import Path
-
 import matplotlib
 
-from ftlab.labs import Lab
+from ftlab import labs
 
 matplotlib.use("Agg")
-LAB = Lab(Path(__file__).parent)
-lab, solution = LAB.module(), LAB.solution()
+lab, solution = labs.beside(__file__)
+
 
 def test_accumulation_exercise():
     assert lab.check_accumulation_for(solution.accumulation_for)

@@ -93,6 +93,13 @@ def _load(path: Path, name: str) -> ModuleType:
     return sys.modules[key]
 
 
+def beside(test_file: str | Path) -> tuple[ModuleType | None, ModuleType | None]:
+    """``lab.py`` and ``solution.py`` of the lab folder holding ``test_file``: a lab's own tests start with
+    ``lab, solution = labs.beside(__file__)``."""
+    lab = Lab(Path(test_file).resolve().parent)
+    return lab.module(), lab.solution()
+
+
 def discover(root: Path = LABS_DIR) -> list[Lab]:
     """Every lab under ``root``, in walk order: each folder named ``NN_topic`` that holds ``NN_topic.ipynb``."""
     labs = [Lab(folder) for folder in sorted(root.iterdir()) if folder.is_dir() and FOLDER.fullmatch(folder.name)

@@ -47,6 +47,12 @@ class Expectation:
         return f"≥ {self.at_least:g}" if self.at_least is not None else f"≤ {self.at_most:g}"
 
 
+def margin_rise(method: str, at_least: float, margin: float) -> Expectation:
+    """The bound every preference lab asserts: ``method`` raised the held-out mean chosen − rejected margin."""
+    return Expectation(f"{method}: rise of the mean chosen − rejected log-prob margin on held-out pairs (nats)",
+                       at_least=at_least, margin=margin)
+
+
 def expectations(root: Path = LABS_DIR) -> dict[str, dict[str, Expectation]]:
     """Every lab's thresholds by profile, keyed ``NN.name``: each lab's ``THRESHOLDS`` in its own ``lab.py``."""
     table: dict[str, dict[str, Expectation]] = {}

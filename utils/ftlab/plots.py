@@ -58,3 +58,9 @@ def curves(series: dict[str, Sequence[float] | dict[int, float]], title: str, xl
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def line(figure, label: str):
+    """The one line of ``figure`` drawn with ``label``: tests read a knob's plot back through it."""
+    (found,) = [artist for ax in figure.axes for artist in ax.lines if artist.get_label() == label]
+    return found
