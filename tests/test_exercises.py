@@ -37,8 +37,8 @@ def test_every_exercise_links_to_the_solution(lab):
     assert not unlinked, f"{lab.name}: no link to solution.py under {unlinked}"
 
 
-CODE_CHECKERS = [function for lab in labs.discover(ROOT / "labs") for function in vars(lab.module() or {}).values()
-                 if checks.runs_student_code(function)]
+CODE_CHECKERS = [function for lab in labs.discover(ROOT / "labs") if lab.module()
+                 for function in vars(lab.module()).values() if checks.runs_student_code(function)]
 
 
 @pytest.mark.parametrize("checker", CODE_CHECKERS, ids=lambda checker: checker.__name__)

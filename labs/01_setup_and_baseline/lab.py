@@ -1,5 +1,4 @@
-"""Lab 01 — Setup check and baseline: this lab's own pieces — its exercise checkers, its widget and its outcome
-thresholds per profile (``THRESHOLDS``).
+"""Lab 01's own pieces — its exercise checkers, its widget and its outcome thresholds per profile (``THRESHOLDS``).
 
 The notebook beside this file imports it (``import lab``); ``ftlab.labs`` finds it for the tests, the outcome grid and
 ``python -m ftlab labs``. What several labs share lives in ``ftlab``.

@@ -1,4 +1,4 @@
-"""Lab 01 — Setup check and baseline: its checkers accept the solutions and name the typical mistakes."""
+"""Lab 01's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import copy
 

@@ -1,4 +1,4 @@
-"""Lab 02 — LoRA from scratch: this lab's own pieces — its exercise checkers and its widget.
+"""Lab 02's own pieces — its exercise checkers and its widget.
 
 The notebook beside this file imports it (``import lab``); ``ftlab.labs`` finds it for the tests, the outcome grid and
 ``python -m ftlab labs``. What several labs share lives in ``ftlab``.

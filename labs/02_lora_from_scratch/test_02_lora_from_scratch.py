@@ -1,4 +1,4 @@
-"""Lab 02 — LoRA from scratch: its checkers accept the solutions and name the typical mistakes."""
+"""Lab 02's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import matplotlib
 import numpy as np

@@ -1,5 +1,4 @@
-"""Lab 03 — LoRA fine-tuning with TRL: this lab's own pieces — its exercise checkers and its outcome thresholds per
-profile (``THRESHOLDS``).
+"""Lab 03's own pieces — its exercise checkers and its outcome thresholds per profile (``THRESHOLDS``).
 
 The notebook beside this file imports it (``import lab``); ``ftlab.labs`` finds it for the tests, the outcome grid and
 ``python -m ftlab labs``. What several labs share lives in ``ftlab``.

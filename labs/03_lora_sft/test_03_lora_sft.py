@@ -1,4 +1,4 @@
-"""Lab 03 — LoRA fine-tuning with TRL: its checkers accept the solutions and name the typical mistakes."""
+"""Lab 03's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import matplotlib
 import pytest

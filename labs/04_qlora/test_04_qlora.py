@@ -1,4 +1,4 @@
-"""Lab 04 — QLoRA: LoRA on a 4-bit model: its checkers accept the solutions and name the typical mistakes."""
+"""Lab 04's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import matplotlib
 import numpy as np

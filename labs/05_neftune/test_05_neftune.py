@@ -1,5 +1,5 @@
-"""Lab 05 — NEFTune: noisy embeddings during fine-tuning: its checkers accept the solutions and name the typical
-mistakes and its plot shows what the course's measured functions say."""
+"""Lab 05's own tests: its checkers accept the solutions and name the typical mistakes, and its plot shows what the
+course's measured functions say."""
 
 import matplotlib
 import numpy as np

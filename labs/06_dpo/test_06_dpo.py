@@ -1,5 +1,5 @@
-"""Lab 06 — DPO: preference optimisation against a reference model: its checkers accept the solutions and name the
-typical mistakes and its plot shows what the course's measured functions say."""
+"""Lab 06's own tests: its checkers accept the solutions and name the typical mistakes, and its plot shows what the
+course's measured functions say."""
 
 import matplotlib
 import pytest

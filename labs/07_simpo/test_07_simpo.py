@@ -1,5 +1,5 @@
-"""Lab 07 — SimPO: preference optimisation without a reference model: its checkers accept the solutions and name the
-typical mistakes and its plot shows what the course's measured functions say."""
+"""Lab 07's own tests: its checkers accept the solutions and name the typical mistakes, and its plot shows what the
+course's measured functions say."""
 
 import matplotlib
 import pytest

@@ -1,5 +1,5 @@
-"""Lab 08 — ORPO: SFT and preference in one loss: its checkers accept the solutions and name the typical mistakes and
-its plot shows what the course's measured functions say."""
+"""Lab 08's own tests: its checkers accept the solutions and name the typical mistakes, and its plot shows what the
+course's measured functions say."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""Lab 09 — KTO, and the four methods compared: its checkers accept the solutions and name the typical mistakes."""
+"""Lab 09's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import matplotlib
 import numpy as np

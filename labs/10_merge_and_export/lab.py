@@ -1,5 +1,4 @@
-"""Lab 10 — Merge the adapter and export GGUF for llama.cpp and Ollama: this lab's own pieces — its exercise checkers,
-its widget and its outcome thresholds per profile (``THRESHOLDS``).
+"""Lab 10's own pieces — its exercise checkers, its widget and its outcome thresholds per profile (``THRESHOLDS``).
 
 The notebook beside this file imports it (``import lab``); ``ftlab.labs`` finds it for the tests, the outcome grid and
 ``python -m ftlab labs``. What several labs share lives in ``ftlab``.

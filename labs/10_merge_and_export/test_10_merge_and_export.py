@@ -1,5 +1,4 @@
-"""Lab 10 — Merge the adapter and export GGUF for llama.cpp and Ollama: its checkers accept the solutions and name the
-typical mistakes."""
+"""Lab 10's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import matplotlib
 import numpy as np

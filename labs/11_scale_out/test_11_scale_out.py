@@ -1,5 +1,4 @@
-"""Lab 11 — Scale out: the same recipe on several processes, GPUs or two Sparks: its checkers accept the solutions and
-name the typical mistakes."""
+"""Lab 11's own tests: its checkers accept the solutions and name the typical mistakes."""
 
 import matplotlib
 

@@ -71,6 +71,7 @@ def softplus(x: float) -> float:
 
 
 def first_difference(answer: str, expected: str) -> int:
+    """The index of the first character where the two strings differ (the shorter one's length if one is a prefix)."""
     for i, (a, b) in enumerate(zip(answer, expected, strict=False)):
         if a != b:
             return i
@@ -100,6 +101,7 @@ def as_tensor(result) -> torch.Tensor | None:
 
 
 def allclose(answer: torch.Tensor, expected: torch.Tensor, tolerance: float = 1e-4) -> bool:
+    """Same shape and equal within ``tolerance`` (relative and absolute), compared in float64."""
     return answer.shape == expected.shape and torch.allclose(answer, expected.to(torch.float64), rtol=tolerance,
                                                              atol=tolerance)
 
@@ -138,7 +140,8 @@ def scalar_check(function, name: str, cases: list[tuple], reference: Callable,
 
 
 def preference_cases(n: int = 4) -> list[torch.Tensor]:
-    """Four fixed tensors of per-answer log-probabilities (policy chosen, rejected; reference chosen, rejected)."""
+    """Four fixed tensors of ``n`` summed per-answer log-probabilities each, between −41 and −1 (DPO reads them as
+    policy chosen, policy rejected, reference chosen, reference rejected)."""
     generator = torch.Generator().manual_seed(1)
     return [-torch.rand(n, generator=generator, dtype=torch.float64) * 40 - 1 for _ in range(4)]
 
