@@ -91,19 +91,28 @@ def test_kto_loss_by_hand_equals_trl(trainers):
     trainer = trainers["kto"]
     batch, model = preference.tiny_batch(trainer, 6), trainer.model
     assert 0 < batch["label"].sum() < len(batch["label"])  # both kinds of example in the batch
-    with torch.no_grad():
-        def logps(prefix=""):
-            return losses.completion_logps(model, batch[f"{prefix}input_ids"], batch[f"{prefix}attention_mask"],
-                                           batch[f"{prefix}completion_mask"])
 
-        policy, policy_mismatched = logps(), logps("KL_")
+    def logps(prefix=""):
+        return losses.completion_logps(model, batch[f"{prefix}input_ids"], batch[f"{prefix}attention_mask"],
+                                       batch[f"{prefix}completion_mask"])
+
+    def reference_point():
         with model.disable_adapter():
-            reference, reference_mismatched = logps(), logps("KL_")
-        z0 = losses.kto_reference_point(policy_mismatched, reference_mismatched)
+            reference_mismatched = logps("KL_")
+        return losses.kto_reference_point(logps("KL_"), reference_mismatched)
+
+    with torch.no_grad():
+        if reference_point() == 0:  # the random adapter lowered the mismatched answers: move it the other way, so
+            for name, parameter in model.named_parameters():  # the batch exercises z0 above its clamp at 0
+                if "lora_B" in name:
+                    parameter.neg_()
+        z0 = reference_point()
+        policy = logps()
+        with model.disable_adapter():
+            reference = logps()
         mine = losses.kto_loss(policy, reference, batch["label"], z0, trainer.args.beta)
         assert abs(mine.item() - trainer.compute_loss(model, batch).item()) < 1e-5
-    # z0 is clamped at 0: with this machine's toy model and adapter the KL estimate came out <= 0 (z0 == 0), on the
-    # old code too, so the batch no longer proves the unclamped branch; the equality above holds on either side
+    assert z0 > 0
 
 
 def test_hand_losses_on_known_values():
